@@ -1,0 +1,37 @@
+//! Every default value in one place.
+
+use std::time::Duration;
+
+pub const STORAGE_PATH: &str = "palimpsest.db";
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
+pub const MAX_BODY: u64 = 10 * 1024 * 1024;
+pub const MAX_REDIRECTS: usize = 10;
+pub const CONCURRENCY: usize = 32;
+pub const PER_HOST: usize = 2;
+pub const PER_HOST_DELAY: Duration = Duration::ZERO;
+pub const INTERVAL: Duration = Duration::from_secs(3600);
+/// Intervals shorter than this are refused: they hammer the site and fill the database.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+pub const STARTUP_SPREAD: Duration = Duration::from_secs(60);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+pub const LISTEN: &str = "127.0.0.1:8080";
+pub const SMTP_PORT: u16 = 587;
+
+/// `palimpsest/<version> (+<homepage>)`.
+pub fn user_agent() -> String {
+    format!(
+        "palimpsest/{} (+https://github.com/palimpsest-monitor/palimpsest)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Event kinds a subscription receives when it names none: all but `first_seen`.
+pub fn subscription_kinds() -> Vec<crate::model::EventKind> {
+    crate::model::EventKind::ALL
+        .into_iter()
+        .filter(|k| *k != crate::model::EventKind::FirstSeen)
+        .collect()
+}

@@ -1,0 +1,273 @@
+//! Configuration: the TOML model, defaults, and a validation pass that
+//! reports every problem at once, each with `file:line:column` and a hint.
+//!
+//! Loading is two steps. [`raw`] deserializes the file as written (with
+//! spans); [`validate`] applies the defaults from [`defaults`], checks every
+//! value and produces the typed [`Config`] the rest of the daemon uses.
+//! Nothing outside this module sees a raw value or a span.
+
+pub mod defaults;
+mod env;
+pub mod raw;
+pub mod units;
+mod validate;
+
+use crate::model::{EventKind, WatchKind};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use env::expand_env;
+pub use validate::{parse_watch_url as validate_url, validate_source};
+
+/// A fully validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from, if any.
+    pub source: Option<PathBuf>,
+    pub storage: StorageConfig,
+    pub fetch: FetchConfig,
+    pub schedule: ScheduleConfig,
+    pub smtp: Option<SmtpConfig>,
+    pub server: ServerConfig,
+    pub watches: Vec<WatchSpec>,
+    pub channels: Vec<ChannelSpec>,
+    pub subscriptions: Vec<SubscriptionSpec>,
+}
+
+/// Where versions and events are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageConfig {
+    /// An SQLite database file (created on first use).
+    Sqlite { path: PathBuf },
+    /// A PostgreSQL URL (the backend arrives with cluster mode).
+    Postgres { url: Secret },
+}
+
+/// How pages are fetched.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    pub user_agent: String,
+    /// Total time for one request, from connect to the last body byte.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Longest silence between two reads of the response.
+    pub read_timeout: Duration,
+    /// Largest body accepted, counted after decompression.
+    pub max_body: u64,
+    pub max_redirects: usize,
+    /// Checks running at once, across all hosts.
+    pub concurrency: usize,
+    /// Requests in flight to one host at once.
+    pub per_host: usize,
+    /// Least time between the starts of two requests to one host.
+    pub per_host_delay: Duration,
+    /// Allow loopback, private, link-local and other non-global addresses.
+    pub allow_private_networks: bool,
+}
+
+/// Scheduler knobs.
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    /// After a restart, overdue watches are spread over this window.
+    pub startup_spread: Duration,
+    /// The longest backoff after repeated failures.
+    pub max_backoff: Duration,
+    /// How long running checks may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+/// The SMTP relay used by email channels.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    Starttls,
+    Implicit,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub public_url: Option<String>,
+}
+
+/// One watched URL and its rules.
+#[derive(Debug, Clone)]
+pub struct WatchSpec {
+    pub name: String,
+    pub url: url::Url,
+    pub kind: WatchKind,
+    pub follow: bool,
+    pub interval: Duration,
+    pub tags: Vec<String>,
+    pub rules: Arc<crate::extract::Rules>,
+    pub terms: Vec<String>,
+    pub retention: Retention,
+    pub paused: bool,
+}
+
+/// How much history of a watch is kept. Both limits apply when both are set;
+/// the newest version is never removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub keep_versions: Option<u32>,
+    pub keep_for: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelSpec {
+    pub name: String,
+    pub target: ChannelTarget,
+}
+
+#[derive(Debug, Clone)]
+pub enum ChannelTarget {
+    Email {
+        to: Vec<String>,
+    },
+    Webhook {
+        url: url::Url,
+        secret: Option<Secret>,
+        format: WebhookFormat,
+        headers: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    Standard,
+    Slack,
+    Discord,
+    Ntfy,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscriptionSpec {
+    pub channel: String,
+    pub watches: WatchSelector,
+    pub kinds: Vec<EventKind>,
+    pub digest: Digest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchSelector {
+    All,
+    Tag(String),
+    Names(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digest {
+    Off,
+    Hourly,
+    Daily,
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    /// The secret itself. Call only where it is handed to a protocol.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// One problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line and column, when the problem has a place.
+    pub location: Option<(usize, usize)>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Every problem found in a config file, ready to print.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            match d.location {
+                Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file, d.message)?,
+                None => write!(f, "{}: {}", self.file, d.message)?,
+            }
+            if let Some(h) = &d.hint {
+                write!(f, "\n    hint: {h}")?;
+            }
+        }
+        if self.diagnostics.len() > 1 {
+            write!(f, "\n{} problems in {}", self.diagnostics.len(), self.file)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            diagnostics: vec![Diagnostic {
+                location: None,
+                message: format!("cannot read the config file: {e}"),
+                hint: Some(
+                    "check the path given to --config; `config.example.toml` is a starting point"
+                        .into(),
+                ),
+            }],
+        })?;
+        let mut cfg = validate_source(&text, &path.display().to_string(), path.parent())?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// A config with every default and no watches: what `palimpsest check` uses.
+    pub fn defaults_only() -> Config {
+        // An empty document always validates.
+        match validate_source("", "<defaults>", None) {
+            Ok(c) => c,
+            Err(e) => unreachable!("the empty config is valid: {e}"),
+        }
+    }
+
+    /// Looks a watch up by name.
+    pub fn watch(&self, name: &str) -> Option<&WatchSpec> {
+        self.watches.iter().find(|w| w.name == name)
+    }
+}

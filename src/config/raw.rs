@@ -1,0 +1,147 @@
+//! The TOML model exactly as a user writes it.
+//!
+//! Every field that validation may complain about is wrapped in [`Spanned`]
+//! so that an error can point at `file:line:column`. Nothing here has
+//! defaults applied or values checked: that is [`super::validate`]'s job,
+//! which turns a [`RawConfig`] into a [`super::Config`] and collects every
+//! problem instead of stopping at the first.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+/// A spanned string, the most common leaf.
+pub type S = Spanned<String>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub storage: Option<Spanned<RawStorage>>,
+    #[serde(default)]
+    pub fetch: Option<RawFetch>,
+    #[serde(default)]
+    pub schedule: Option<RawSchedule>,
+    #[serde(default)]
+    pub defaults: Option<RawWatchDefaults>,
+    #[serde(default)]
+    pub smtp: Option<Spanned<RawSmtp>>,
+    #[serde(default)]
+    pub server: Option<RawServer>,
+    #[serde(default)]
+    pub watch: Vec<Spanned<RawWatch>>,
+    #[serde(default)]
+    pub channel: Vec<Spanned<RawChannel>>,
+    #[serde(default)]
+    pub subscription: Vec<Spanned<RawSubscription>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub path: Option<S>,
+    pub url: Option<S>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFetch {
+    pub user_agent: Option<S>,
+    pub timeout: Option<S>,
+    pub connect_timeout: Option<S>,
+    pub read_timeout: Option<S>,
+    pub max_body: Option<S>,
+    pub max_redirects: Option<Spanned<i64>>,
+    pub concurrency: Option<Spanned<i64>>,
+    pub per_host: Option<Spanned<i64>>,
+    pub per_host_delay: Option<S>,
+    pub allow_private_networks: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub startup_spread: Option<S>,
+    pub max_backoff: Option<S>,
+    pub shutdown_grace: Option<S>,
+}
+
+/// Defaults for every `[[watch]]` that does not set the key itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatchDefaults {
+    pub interval: Option<S>,
+    pub keep_versions: Option<Spanned<i64>>,
+    pub keep_for: Option<S>,
+    pub terms: Option<Vec<S>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: Option<S>,
+    pub port: Option<Spanned<i64>>,
+    pub tls: Option<S>,
+    pub user: Option<S>,
+    pub password: Option<S>,
+    pub from: Option<S>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<S>,
+    pub public_url: Option<S>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatch {
+    pub name: Option<S>,
+    pub url: Option<S>,
+    pub kind: Option<S>,
+    pub follow: Option<bool>,
+    pub interval: Option<S>,
+    #[serde(default)]
+    pub tags: Vec<S>,
+    pub select: Option<S>,
+    #[serde(default)]
+    pub exclude: Vec<S>,
+    #[serde(default)]
+    pub ignore: Vec<S>,
+    pub terms: Option<Vec<S>>,
+    pub keep_versions: Option<Spanned<i64>>,
+    pub keep_for: Option<S>,
+    pub paused: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannel {
+    pub name: Option<S>,
+    #[serde(rename = "type")]
+    pub kind: Option<S>,
+    #[serde(default)]
+    pub to: Vec<S>,
+    pub url: Option<S>,
+    pub secret: Option<S>,
+    pub format: Option<S>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, S>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubscription {
+    pub channel: Option<S>,
+    pub watches: Option<Spanned<RawWatchSelector>>,
+    pub kinds: Option<Vec<S>>,
+    pub digest: Option<S>,
+}
+
+/// `watches = "*"`, `watches = "tag:NAME"` or `watches = ["a", "b"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawWatchSelector {
+    One(String),
+    Many(Vec<String>),
+}

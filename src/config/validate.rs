@@ -1,0 +1,884 @@
+//! Turns a [`RawConfig`] into a [`Config`]: defaults, checks, and one
+//! [`Diagnostic`] per problem, all of them, each at its place in the file.
+
+use super::raw::{RawConfig, RawWatchSelector, S};
+use super::units::{parse_duration, parse_size};
+use super::*;
+use serde_spanned::Spanned;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+/// Parses and validates config text. `file` names it in errors; relative
+/// storage paths are resolved against `base_dir`.
+pub fn validate_source(
+    text: &str,
+    file: &str,
+    base_dir: Option<&Path>,
+) -> Result<Config, ConfigError> {
+    let mut v = Validator {
+        src: text,
+        diags: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let span = e.span();
+            v.push(span, e.message().trim().to_string(), parse_hint(e.message()));
+            return Err(v.finish(file));
+        }
+    };
+    let cfg = v.config(raw, base_dir);
+    if v.diags.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(v.finish(file))
+    }
+}
+
+fn parse_hint(message: &str) -> Option<String> {
+    if message.contains("unknown field") {
+        Some("check the spelling; every key is listed in config.example.toml".into())
+    } else if message.contains("missing field") {
+        Some("add the key; config.example.toml shows its form".into())
+    } else if message.contains("invalid type") {
+        Some("strings need quotes (\"15m\"), lists need brackets ([\"a\", \"b\"])".into())
+    } else {
+        None
+    }
+}
+
+struct Validator<'a> {
+    src: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn location(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.src.len());
+        let before = self.src.get(..offset).unwrap_or(self.src);
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+        let col = before.get(line_start..).map_or(1, |s| s.chars().count() + 1);
+        (line, col)
+    }
+
+    fn push(&mut self, span: Option<Range<usize>>, message: String, hint: Option<String>) {
+        let location = span.map(|s| self.location(s.start));
+        self.diags.push(Diagnostic {
+            location,
+            message,
+            hint,
+        });
+    }
+
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        let hint = hint.into();
+        self.push(
+            Some(span),
+            message.into(),
+            (!hint.is_empty()).then_some(hint),
+        );
+    }
+
+    fn finish(mut self, file: &str) -> ConfigError {
+        self.diags.sort_by_key(|d| d.location);
+        ConfigError {
+            file: file.to_string(),
+            diagnostics: self.diags,
+        }
+    }
+
+    /// A string with `${VAR}` expanded; on error records it and returns None.
+    fn env_str(&mut self, s: &S) -> Option<String> {
+        match expand_env(s.get_ref()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err(
+                    s.span(),
+                    e,
+                    "export the variable before starting palimpsest, or write `$${` for a literal `${`",
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, s: &Option<S>, default: Duration, what: &str) -> Duration {
+        let Some(s) = s else { return default };
+        match parse_duration(s.get_ref()) {
+            Ok(d) if d.is_zero() && what != "per_host_delay" => {
+                self.err(s.span(), format!("`{what}` must be longer than zero"), "");
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.err(
+                    s.span(),
+                    format!("`{what}`: {e}"),
+                    "write a duration like \"30s\", \"15m\", \"6h\" or \"2days\"",
+                );
+                default
+            }
+        }
+    }
+
+    fn count(&mut self, n: &Option<Spanned<i64>>, default: usize, what: &str, max: i64) -> usize {
+        let Some(n) = n else { return default };
+        let value = *n.get_ref();
+        if value < 1 || value > max {
+            self.err(
+                n.span(),
+                format!("`{what}` must be between 1 and {max}, not {value}"),
+                "",
+            );
+            return default;
+        }
+        value as usize
+    }
+
+    fn config(&mut self, raw: RawConfig, base_dir: Option<&Path>) -> Config {
+        let storage = self.storage(&raw, base_dir);
+        let fetch = self.fetch(&raw);
+        let schedule = {
+            let empty = Default::default();
+            let s = raw.schedule.as_ref().unwrap_or(&empty);
+            ScheduleConfig {
+                startup_spread: self.duration(
+                    &s.startup_spread,
+                    defaults::STARTUP_SPREAD,
+                    "startup_spread",
+                ),
+                max_backoff: self.duration(&s.max_backoff, defaults::MAX_BACKOFF, "max_backoff"),
+                shutdown_grace: self.duration(
+                    &s.shutdown_grace,
+                    defaults::SHUTDOWN_GRACE,
+                    "shutdown_grace",
+                ),
+            }
+        };
+        let smtp = raw.smtp.as_ref().and_then(|s| self.smtp(s));
+        let server = self.server(&raw);
+        let watches = self.watches(&raw);
+        let channels = self.channels(&raw, smtp.is_some());
+        let subscriptions = self.subscriptions(&raw, &watches, &channels);
+        Config {
+            source: None,
+            storage,
+            fetch,
+            schedule,
+            smtp,
+            server,
+            watches,
+            channels,
+            subscriptions,
+        }
+    }
+
+    fn storage(&mut self, raw: &RawConfig, base_dir: Option<&Path>) -> StorageConfig {
+        let resolve = |p: String| -> PathBuf {
+            let p = PathBuf::from(p);
+            match base_dir {
+                Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
+                _ => p,
+            }
+        };
+        let Some(st) = &raw.storage else {
+            return StorageConfig::Sqlite {
+                path: resolve(defaults::STORAGE_PATH.into()),
+            };
+        };
+        let inner = st.get_ref();
+        match (&inner.path, &inner.url) {
+            (Some(_), Some(url)) => {
+                self.err(
+                    url.span(),
+                    "[storage] has both `path` and `url`",
+                    "keep `path` for SQLite or `url` for PostgreSQL, not both",
+                );
+                StorageConfig::Sqlite {
+                    path: resolve(defaults::STORAGE_PATH.into()),
+                }
+            }
+            (Some(path), None) => {
+                let p = self.env_str(path).unwrap_or_default();
+                if p.trim().is_empty() {
+                    self.err(path.span(), "[storage] `path` is empty", "name a file, e.g. \"palimpsest.db\"");
+                }
+                StorageConfig::Sqlite { path: resolve(p) }
+            }
+            (None, Some(url)) => {
+                let u = self.env_str(url).unwrap_or_default();
+                if let Some(p) = u.strip_prefix("sqlite://") {
+                    StorageConfig::Sqlite {
+                        path: resolve(p.to_string()),
+                    }
+                } else if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+                    StorageConfig::Postgres {
+                        url: Secret::new(u),
+                    }
+                } else {
+                    self.err(
+                        url.span(),
+                        "[storage] `url` must start with sqlite:// or postgres://",
+                        "for a local database write `path = \"palimpsest.db\"` instead",
+                    );
+                    StorageConfig::Sqlite {
+                        path: resolve(defaults::STORAGE_PATH.into()),
+                    }
+                }
+            }
+            (None, None) => StorageConfig::Sqlite {
+                path: resolve(defaults::STORAGE_PATH.into()),
+            },
+        }
+    }
+
+    fn fetch(&mut self, raw: &RawConfig) -> FetchConfig {
+        let empty = Default::default();
+        let f = raw.fetch.as_ref().unwrap_or(&empty);
+        let user_agent = match &f.user_agent {
+            Some(ua) => {
+                let v = self.env_str(ua).unwrap_or_default();
+                if v.trim().is_empty() || v.contains(['\r', '\n']) {
+                    self.err(ua.span(), "`user_agent` must be one non-empty line", "");
+                    defaults::user_agent()
+                } else {
+                    v
+                }
+            }
+            None => defaults::user_agent(),
+        };
+        let max_body = match &f.max_body {
+            Some(s) => match parse_size(s.get_ref()) {
+                Ok(n) if n >= 1024 => n,
+                Ok(_) => {
+                    self.err(s.span(), "`max_body` must be at least 1KiB", "");
+                    defaults::MAX_BODY
+                }
+                Err(e) => {
+                    self.err(s.span(), format!("`max_body`: {e}"), "e.g. \"10MiB\"");
+                    defaults::MAX_BODY
+                }
+            },
+            None => defaults::MAX_BODY,
+        };
+        FetchConfig {
+            user_agent,
+            timeout: self.duration(&f.timeout, defaults::TIMEOUT, "timeout"),
+            connect_timeout: self.duration(
+                &f.connect_timeout,
+                defaults::CONNECT_TIMEOUT,
+                "connect_timeout",
+            ),
+            read_timeout: self.duration(&f.read_timeout, defaults::READ_TIMEOUT, "read_timeout"),
+            max_body,
+            max_redirects: match &f.max_redirects {
+                Some(n) if *n.get_ref() == 0 => 0,
+                other => self.count(other, defaults::MAX_REDIRECTS, "max_redirects", 50),
+            },
+            concurrency: self.count(&f.concurrency, defaults::CONCURRENCY, "concurrency", 4096),
+            per_host: self.count(&f.per_host, defaults::PER_HOST, "per_host", 1024),
+            per_host_delay: self.duration(
+                &f.per_host_delay,
+                defaults::PER_HOST_DELAY,
+                "per_host_delay",
+            ),
+            allow_private_networks: f.allow_private_networks.unwrap_or(false),
+        }
+    }
+
+    fn smtp(&mut self, s: &Spanned<raw::RawSmtp>) -> Option<SmtpConfig> {
+        let r = s.get_ref();
+        let Some(host_s) = &r.host else {
+            self.err(s.span(), "[smtp] needs `host`", "e.g. host = \"smtp.example.org\"");
+            return None;
+        };
+        let host = self.env_str(host_s)?;
+        let tls = match r.tls.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
+            None | Some(("starttls", _)) => SmtpTls::Starttls,
+            Some(("implicit", _)) => SmtpTls::Implicit,
+            Some(("none", span)) => {
+                if !is_loopback_host(&host) {
+                    self.err(
+                        span,
+                        format!("`tls = \"none\"` is allowed only for a loopback host, not `{host}`"),
+                        "use tls = \"starttls\" or \"implicit\" for a remote server: a password sent in clear text is a password given away",
+                    );
+                }
+                SmtpTls::None
+            }
+            Some((other, span)) => {
+                self.err(
+                    span,
+                    format!("[smtp] `tls` must be \"starttls\", \"implicit\" or \"none\", not \"{other}\""),
+                    "",
+                );
+                SmtpTls::Starttls
+            }
+        };
+        let default_port = match tls {
+            SmtpTls::Implicit => 465,
+            _ => defaults::SMTP_PORT,
+        };
+        let port = match &r.port {
+            Some(p) if (1..=65535).contains(p.get_ref()) => *p.get_ref() as u16,
+            Some(p) => {
+                self.err(p.span(), "[smtp] `port` must be between 1 and 65535", "");
+                default_port
+            }
+            None => default_port,
+        };
+        let from = match &r.from {
+            Some(f) => {
+                let v = self.env_str(f).unwrap_or_default();
+                if !v.contains('@') || v.contains(['\r', '\n']) {
+                    self.err(
+                        f.span(),
+                        format!("[smtp] `from` is not an email address: `{v}`"),
+                        "e.g. from = \"palimpsest <alerts@example.org>\"",
+                    );
+                }
+                v
+            }
+            None => {
+                self.err(s.span(), "[smtp] needs `from`", "e.g. from = \"palimpsest <alerts@example.org>\"");
+                String::new()
+            }
+        };
+        let user = r.user.as_ref().and_then(|u| self.env_str(u));
+        let password = r.password.as_ref().and_then(|p| self.env_str(p)).map(Secret::new);
+        Some(SmtpConfig {
+            host,
+            port,
+            tls,
+            user,
+            password,
+            from,
+        })
+    }
+
+    fn server(&mut self, raw: &RawConfig) -> ServerConfig {
+        let fallback: SocketAddr = match defaults::LISTEN.parse() {
+            Ok(a) => a,
+            Err(_) => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let Some(s) = &raw.server else {
+            return ServerConfig {
+                listen: fallback,
+                public_url: None,
+            };
+        };
+        let listen = match &s.listen {
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) => a,
+                Err(_) => {
+                    self.err(
+                        l.span(),
+                        format!("[server] `listen` is not an address:port: `{}`", l.get_ref()),
+                        "e.g. listen = \"127.0.0.1:8080\"",
+                    );
+                    fallback
+                }
+            },
+            None => fallback,
+        };
+        let public_url = match &s.public_url {
+            Some(u) => match url::Url::parse(u.get_ref()) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") => Some(p.to_string()),
+                _ => {
+                    self.err(u.span(), "[server] `public_url` must be an http(s) URL", "");
+                    None
+                }
+            },
+            None => None,
+        };
+        ServerConfig { listen, public_url }
+    }
+
+    fn watches(&mut self, raw: &RawConfig) -> Vec<WatchSpec> {
+        let d = raw.defaults.as_ref();
+        let default_interval = d.map_or(defaults::INTERVAL, |d| {
+            self.duration(&d.interval, defaults::INTERVAL, "interval")
+        });
+        let default_terms: Vec<String> = d
+            .and_then(|d| d.terms.as_ref())
+            .map(|t| t.iter().map(|s| s.get_ref().clone()).collect())
+            .unwrap_or_default();
+        let default_keep = d.and_then(|d| d.keep_versions.as_ref()).map(|k| *k.get_ref());
+        let default_keep_for = d.and_then(|d| d.keep_for.clone());
+
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.watch.len());
+        for (i, w) in raw.watch.iter().enumerate() {
+            let span = w.span();
+            let w = w.get_ref();
+            let name = match &w.name {
+                Some(n) => {
+                    let name = n.get_ref().trim().to_string();
+                    if !valid_name(&name) {
+                        self.err(
+                            n.span(),
+                            format!("watch name `{name}` is not usable"),
+                            "use 1 to 100 letters, digits, `.`, `_` or `-`, not starting with a digit-only form (ids are numbers)",
+                        );
+                    } else if let Some(first) = names.insert(name.clone(), i) {
+                        self.err(
+                            n.span(),
+                            format!("watch name `{name}` is used twice (also by watch #{})", first + 1),
+                            "every watch needs its own name",
+                        );
+                    }
+                    name
+                }
+                None => {
+                    self.err(span.clone(), format!("watch #{} has no `name`", i + 1), "add name = \"...\"");
+                    String::new()
+                }
+            };
+            let url = match &w.url {
+                Some(u) => self.env_str(u).and_then(|text| match parse_watch_url(&text) {
+                    Ok(url) => Some(url),
+                    Err(e) => {
+                        self.err(u.span(), e, "write a full URL like \"https://example.org/news/1.html\"");
+                        None
+                    }
+                }),
+                None => {
+                    self.err(span.clone(), format!("watch `{name}` has no `url`"), "add url = \"https://...\"");
+                    None
+                }
+            };
+            let kind = match &w.kind {
+                Some(k) => WatchKind::parse(k.get_ref()).unwrap_or_else(|| {
+                    self.err(
+                        k.span(),
+                        format!("`kind` must be \"page\" or \"listing\", not \"{}\"", k.get_ref()),
+                        "",
+                    );
+                    WatchKind::Page
+                }),
+                None => WatchKind::Page,
+            };
+            let follow = w.follow.unwrap_or(false);
+            if follow && kind != WatchKind::Listing {
+                self.err(
+                    span.clone(),
+                    format!("watch `{name}` has `follow = true` but is not a listing"),
+                    "add kind = \"listing\", or remove follow",
+                );
+            }
+            let interval = match &w.interval {
+                Some(_) => self.duration(&w.interval, default_interval, "interval"),
+                None => default_interval,
+            };
+            if interval < defaults::MIN_INTERVAL {
+                if let Some(s) = &w.interval {
+                    self.err(s.span(), "`interval` must be at least 1s", "");
+                }
+            }
+            let mut tags = Vec::new();
+            for t in &w.tags {
+                let tag = t.get_ref().trim();
+                if !valid_name(tag) {
+                    self.err(t.span(), format!("tag `{tag}` is not usable"), "use letters, digits, `.`, `_` or `-`");
+                } else if !tags.iter().any(|x: &String| x == tag) {
+                    tags.push(tag.to_string());
+                }
+            }
+            let rules = self.rules(w);
+            let terms = match &w.terms {
+                Some(t) => t.iter().map(|s| s.get_ref().clone()).collect(),
+                None => default_terms.clone(),
+            };
+            let keep_versions = match w.keep_versions.as_ref().map(|k| (*k.get_ref(), Some(k.span()))) {
+                Some((n, _)) if n >= 1 && n <= u32::MAX as i64 => Some(n as u32),
+                Some((_, span)) => {
+                    self.err(span.unwrap_or(0..0), "`keep_versions` must be at least 1", "the newest version is always kept");
+                    None
+                }
+                None => default_keep.and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1),
+            };
+            let keep_for_src = w.keep_for.clone().or_else(|| default_keep_for.clone());
+            let keep_for = keep_for_src
+                .as_ref()
+                .map(|_| self.duration(&keep_for_src, Duration::from_secs(1), "keep_for"));
+            out.push(WatchSpec {
+                name,
+                url: url.unwrap_or_else(placeholder_url),
+                kind,
+                follow,
+                interval,
+                tags,
+                rules: Arc::new(rules),
+                terms,
+                retention: Retention {
+                    keep_versions,
+                    keep_for,
+                },
+                paused: w.paused.unwrap_or(false),
+            });
+        }
+        out
+    }
+
+    fn rules(&mut self, w: &raw::RawWatch) -> crate::extract::Rules {
+        use crate::extract::Rules;
+        let mut ok = true;
+        if let Some(sel) = &w.select {
+            if let Err(e) = Rules::check_selector(sel.get_ref()) {
+                self.err(sel.span(), format!("`select` is not a CSS selector: {e}"), "e.g. select = \"div.article\"");
+                ok = false;
+            }
+        }
+        for ex in &w.exclude {
+            if let Err(e) = Rules::check_selector(ex.get_ref()) {
+                self.err(ex.span(), format!("`exclude` entry is not a CSS selector: {e}"), "e.g. exclude = [\".share\", \"#comments\"]");
+                ok = false;
+            }
+        }
+        for ig in &w.ignore {
+            if let Err(e) = regex::Regex::new(ig.get_ref()) {
+                let first = e.to_string();
+                let first = first.lines().last().unwrap_or("invalid").trim().to_string();
+                self.err(ig.span(), format!("`ignore` entry is not a regular expression: {first}"), "use single quotes for regexes so backslashes stay as written: '^Updated: .*$'");
+                ok = false;
+            }
+        }
+        if !ok {
+            return Rules::default();
+        }
+        let exclude: Vec<String> = w.exclude.iter().map(|s| s.get_ref().clone()).collect();
+        let ignore: Vec<String> = w.ignore.iter().map(|s| s.get_ref().clone()).collect();
+        Rules::new(w.select.as_ref().map(|s| s.get_ref().as_str()), &exclude, &ignore)
+            .unwrap_or_default()
+    }
+
+    fn channels(&mut self, raw: &RawConfig, have_smtp: bool) -> Vec<ChannelSpec> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for c in &raw.channel {
+            let span = c.span();
+            let c = c.get_ref();
+            let name = match &c.name {
+                Some(n) if valid_name(n.get_ref()) => {
+                    if !seen.insert(n.get_ref().clone()) {
+                        self.err(n.span(), format!("channel name `{}` is used twice", n.get_ref()), "");
+                    }
+                    n.get_ref().clone()
+                }
+                Some(n) => {
+                    self.err(n.span(), format!("channel name `{}` is not usable", n.get_ref()), "use letters, digits, `.`, `_` or `-`");
+                    continue;
+                }
+                None => {
+                    self.err(span, "a [[channel]] has no `name`", "");
+                    continue;
+                }
+            };
+            let target = match c.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+                Some(("email", kspan)) => {
+                    if c.to.is_empty() {
+                        self.err(kspan.clone(), format!("email channel `{name}` has no `to` addresses"), "add to = [\"desk@example.org\"]");
+                    }
+                    if !have_smtp {
+                        self.err(kspan, format!("email channel `{name}` needs an [smtp] section"), "add [smtp] with host, port, tls and from");
+                    }
+                    let mut to = Vec::new();
+                    for t in &c.to {
+                        let v = self.env_str(t).unwrap_or_default();
+                        if !v.contains('@') || v.contains(['\r', '\n', ',']) {
+                            self.err(t.span(), format!("`{v}` is not one email address"), "one address per list entry");
+                        } else {
+                            to.push(v);
+                        }
+                    }
+                    ChannelTarget::Email { to }
+                }
+                Some(("webhook", kspan)) => {
+                    let url = match &c.url {
+                        Some(u) => self.env_str(u).and_then(|t| match url::Url::parse(&t) {
+                            Ok(p) if matches!(p.scheme(), "http" | "https") => Some(p),
+                            _ => {
+                                self.err(u.span(), format!("webhook channel `{name}`: `url` must be an http(s) URL"), "");
+                                None
+                            }
+                        }),
+                        None => {
+                            self.err(kspan, format!("webhook channel `{name}` has no `url`"), "");
+                            None
+                        }
+                    };
+                    let secret = c.secret.as_ref().and_then(|s| {
+                        let v = self.env_str(s)?;
+                        if let Some(b64) = v.strip_prefix("whsec_") {
+                            if !looks_base64(b64) {
+                                self.err(s.span(), "webhook `secret` starts with whsec_ but the rest is not base64", "generate one with: printf 'whsec_%s' \"$(head -c 32 /dev/urandom | base64)\"");
+                            }
+                        } else if v.len() < 16 {
+                            self.err(s.span(), "webhook `secret` is too short", "use whsec_ followed by base64 of 32 random bytes");
+                        }
+                        Some(Secret::new(v))
+                    });
+                    let format = match c.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+                        None | Some(("standard", _)) => WebhookFormat::Standard,
+                        Some(("slack", _)) => WebhookFormat::Slack,
+                        Some(("discord", _)) => WebhookFormat::Discord,
+                        Some(("ntfy", _)) => WebhookFormat::Ntfy,
+                        Some((other, fspan)) => {
+                            self.err(fspan, format!("webhook `format` must be \"standard\", \"slack\", \"discord\" or \"ntfy\", not \"{other}\""), "");
+                            WebhookFormat::Standard
+                        }
+                    };
+                    let mut headers = Vec::new();
+                    for (k, v) in &c.headers {
+                        if is_reserved_header(k) {
+                            self.err(v.span(), format!("header `{k}` cannot be set on a webhook"), "Host, Content-Length, Content-Type, Transfer-Encoding, Connection and the webhook-* signature headers are set by palimpsest");
+                            continue;
+                        }
+                        if let Some(val) = self.env_str(v) {
+                            if val.contains(['\r', '\n']) || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                                self.err(v.span(), format!("header `{k}` has an invalid name or value"), "");
+                            } else {
+                                headers.push((k.clone(), val));
+                            }
+                        }
+                    }
+                    match url {
+                        Some(url) => ChannelTarget::Webhook { url, secret, format, headers },
+                        None => continue,
+                    }
+                }
+                Some((other, kspan)) => {
+                    self.err(kspan, format!("channel `type` must be \"email\" or \"webhook\", not \"{other}\""), "");
+                    continue;
+                }
+                None => {
+                    self.err(span, format!("channel `{name}` has no `type`"), "type = \"email\" or type = \"webhook\"");
+                    continue;
+                }
+            };
+            out.push(ChannelSpec { name, target });
+        }
+        out
+    }
+
+    fn subscriptions(
+        &mut self,
+        raw: &RawConfig,
+        watches: &[WatchSpec],
+        channels: &[ChannelSpec],
+    ) -> Vec<SubscriptionSpec> {
+        let mut out = Vec::new();
+        for s in &raw.subscription {
+            let span = s.span();
+            let s = s.get_ref();
+            let channel = match &s.channel {
+                Some(c) => {
+                    if !channels.iter().any(|ch| &ch.name == c.get_ref())
+                        && !raw.channel.iter().any(|ch| ch.get_ref().name.as_ref().map(|n| n.get_ref()) == Some(c.get_ref()))
+                    {
+                        self.err(c.span(), format!("subscription names channel `{}`, which is not defined", c.get_ref()), "define it in a [[channel]] with that name");
+                    }
+                    c.get_ref().clone()
+                }
+                None => {
+                    self.err(span, "a [[subscription]] has no `channel`", "");
+                    continue;
+                }
+            };
+            let selector = match &s.watches {
+                None => WatchSelector::All,
+                Some(w) => match w.get_ref() {
+                    RawWatchSelector::One(x) if x == "*" => WatchSelector::All,
+                    RawWatchSelector::One(x) if x.starts_with("tag:") => {
+                        WatchSelector::Tag(x["tag:".len()..].to_string())
+                    }
+                    RawWatchSelector::One(x) => self.names(vec![x.clone()], w.span(), watches),
+                    RawWatchSelector::Many(xs) => self.names(xs.clone(), w.span(), watches),
+                },
+            };
+            let kinds = match &s.kinds {
+                None => defaults::subscription_kinds(),
+                Some(ks) => {
+                    let mut kinds = Vec::new();
+                    for k in ks {
+                        match EventKind::parse(k.get_ref()) {
+                            Some(kind) => kinds.push(kind),
+                            None => self.err(
+                                k.span(),
+                                format!("unknown event kind `{}`", k.get_ref()),
+                                format!(
+                                    "kinds are: {}",
+                                    EventKind::ALL.map(|k| k.as_str()).join(", ")
+                                ),
+                            ),
+                        }
+                    }
+                    kinds
+                }
+            };
+            let digest = match s.digest.as_ref().map(|d| (d.get_ref().as_str(), d.span())) {
+                None | Some(("off", _)) => Digest::Off,
+                Some(("hourly", _)) => Digest::Hourly,
+                Some(("daily", _)) => Digest::Daily,
+                Some((other, dspan)) => {
+                    self.err(dspan, format!("`digest` must be \"off\", \"hourly\" or \"daily\", not \"{other}\""), "");
+                    Digest::Off
+                }
+            };
+            out.push(SubscriptionSpec {
+                channel,
+                watches: selector,
+                kinds,
+                digest,
+            });
+        }
+        out
+    }
+
+    fn names(&mut self, names: Vec<String>, span: Range<usize>, watches: &[WatchSpec]) -> WatchSelector {
+        for n in &names {
+            if !watches.iter().any(|w| &w.name == n) {
+                self.err(
+                    span.clone(),
+                    format!("subscription names watch `{n}`, which is not defined"),
+                    "use a watch's name, \"*\" for all, or \"tag:NAME\"",
+                );
+            }
+        }
+        WatchSelector::Names(names)
+    }
+}
+
+/// Names of watches, tags and channels: short, printable, shell-friendly.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !name.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Parses a URL that may be watched: absolute, http or https, with a host.
+pub fn parse_watch_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("`{text}` is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{text}` uses the scheme `{}`; only http and https can be watched",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` has no host"));
+    }
+    Ok(url)
+}
+
+fn placeholder_url() -> url::Url {
+    // Only used while collecting errors; the config is rejected anyway.
+    url::Url::parse("http://invalid.invalid/").unwrap_or_else(|_| unreachable!())
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn looks_base64(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+}
+
+fn is_reserved_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "host" | "content-length" | "content-type" | "transfer-encoding" | "connection" | "te" | "upgrade"
+    ) || n.starts_with("webhook-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match validate_source(text, "t.toml", None) {
+            Ok(_) => vec![],
+            Err(e) => e.to_string().lines().map(str::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn empty_is_valid() {
+        let c = validate_source("", "t.toml", None).expect("empty config");
+        assert!(c.watches.is_empty());
+        assert_eq!(c.fetch.max_body, defaults::MAX_BODY);
+    }
+
+    #[test]
+    fn unknown_key_has_line_and_column() {
+        let e = errors("[fetch]\ntimeout = \"3s\"\nconcurency = 4\n");
+        assert!(e[0].starts_with("t.toml:3:1: unknown field `concurency`"), "{e:?}");
+    }
+
+    #[test]
+    fn collects_every_error() {
+        let text = r#"
+[[watch]]
+name = "a"
+url = "ftp://example.org/"
+interval = "soon"
+
+[[watch]]
+name = "a"
+url = "https://example.org/"
+select = "div[["
+ignore = ['(unclosed']
+"#;
+        let e = errors(text);
+        let joined = e.join("\n");
+        assert!(joined.contains("t.toml:4:7: `ftp://example.org/` uses the scheme `ftp`"), "{joined}");
+        assert!(joined.contains("t.toml:5:12: `interval`"), "{joined}");
+        assert!(joined.contains("t.toml:8:8: watch name `a` is used twice"), "{joined}");
+        assert!(joined.contains("t.toml:10:10: `select` is not a CSS selector"), "{joined}");
+        assert!(joined.contains("t.toml:11:11: `ignore` entry is not a regular expression"), "{joined}");
+        assert!(joined.contains("5 problems"), "{joined}");
+    }
+
+    #[test]
+    fn smtp_none_only_on_loopback() {
+        let e = errors("[smtp]\nhost = \"mail.example.org\"\ntls = \"none\"\nfrom = \"a@b.c\"\n");
+        assert!(e[0].contains("t.toml:3:7"), "{e:?}");
+        assert!(errors("[smtp]\nhost = \"127.0.0.1\"\nport = 1025\ntls = \"none\"\nfrom = \"a@b.c\"\n").is_empty());
+    }
+
+    #[test]
+    fn env_substitution_and_missing_var() {
+        let e = errors("[storage]\npath = \"${PALIMPSEST_TEST_SURELY_UNSET}\"\n");
+        assert!(e[0].contains("t.toml:2:8: environment variable `PALIMPSEST_TEST_SURELY_UNSET` is not set"), "{e:?}");
+    }
+
+    #[test]
+    fn secrets_do_not_leak_in_debug() {
+        let c = validate_source(
+            "[[channel]]\nname = \"h\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1/h\"\nsecret = \"whsec_c2VjcmV0c2VjcmV0c2VjcmV0\"\n",
+            "t.toml",
+            None,
+        )
+        .expect("valid");
+        let dbg = format!("{:?}", c.channels);
+        assert!(!dbg.contains("c2VjcmV0"), "{dbg}");
+    }
+
+    #[test]
+    fn subscription_refers_to_known_things() {
+        let e = errors("[[subscription]]\nchannel = \"nope\"\nkinds = [\"edited\", \"exploded\"]\n").join("\n");
+        assert!(e.contains("channel `nope`"), "{e}");
+        assert!(e.contains("unknown event kind `exploded`"), "{e}");
+    }
+}

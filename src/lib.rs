@@ -1,0 +1,34 @@
+//! palimpsest keeps the record of what web pages said.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`). One check of
+//! one watch flows through the modules in this order, each a folder with one
+//! idea and a plain data type at every boundary:
+//!
+//! ```text
+//! schedule  --due watch-->  check  --fetch-->  fetch (policy, limits, charset)
+//!                            |  --decoded body-->  extract (main content → lines, title, links)
+//!                            |  --text-->  detect (hash compare, diff, events)
+//!                            '--CheckRecord-->  store (one transaction: check, blobs, version, events)
+//! ```
+//!
+//! * [`config`]: TOML model, defaults, validation that collects every error.
+//! * [`fetch`]: the HTTP client: address policy, limits, conditional GET, charset.
+//! * [`extract`]: HTML/JSON/text to normalized lines; the main-content default.
+//! * [`detect`]: diffs and the rules that turn versions into events.
+//! * [`store`]: the storage trait and its SQLite implementation.
+//! * [`check`]: one check from fetch to the record handed to the store.
+//! * [`schedule`]: due times, jitter, backoff, the daemon loop, shutdown.
+//! * [`cli`]: one file per subcommand.
+//!
+//! See `ARCHITECTURE.md` for the invariants (what may call what).
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod extract;
+pub mod fetch;
+pub mod logging;
+pub mod model;
+pub mod schedule;
+pub mod store;

@@ -1,0 +1,310 @@
+//! The daemon: keeps every watch on its schedule, runs checks side by side
+//! within the concurrency limits, funnels their records into one writer,
+//! and shuts down gracefully.
+//!
+//! * Due times are persisted with each check ([`timing`]), so a restart
+//!   resumes the schedule; overdue watches run once, spread out.
+//! * One check is one task. A slow or failing page holds only its own
+//!   task; a panic in one is caught at the join and the watch is
+//!   rescheduled with backoff, so no panic reaches the loop.
+//! * Shutdown is a [`CancellationToken`] passed in (never a global): no new
+//!   checks start, running ones get `shutdown_grace` to finish and be
+//!   written, the writer drains, and the run returns.
+
+pub mod timing;
+mod writer;
+
+use crate::check;
+use crate::config::{Config, WatchSpec};
+use crate::fetch::{FetchError, Fetcher};
+use crate::model::{CheckOutcome, now_millis};
+use crate::store::{self, Store, StoreError, VersionRef, WatchDef, WatchState};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Why the daemon could not run at all (a single check never fails it).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Fetch(#[from] FetchError),
+}
+
+/// What a run did, for the closing log line and for tests.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RunReport {
+    pub checks: usize,
+    pub outcomes: BTreeMap<&'static str, usize>,
+    pub new_versions: usize,
+    pub events: BTreeMap<&'static str, usize>,
+    pub write_errors: usize,
+    /// Checks still running when the shutdown grace period ended.
+    pub abandoned: usize,
+}
+
+impl RunReport {
+    fn add(&mut self, outcome: &Outcome) {
+        self.checks += 1;
+        *self.outcomes.entry(outcome.outcome.as_str()).or_default() += 1;
+        if outcome.new_version {
+            self.new_versions += 1;
+        }
+        for k in &outcome.events {
+            *self.events.entry(k.as_str()).or_default() += 1;
+        }
+        if !outcome.written {
+            self.write_errors += 1;
+        }
+    }
+}
+
+/// Whether to loop forever or check everything once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Daemon,
+    Once,
+}
+
+struct Outcome {
+    outcome: CheckOutcome,
+    new_version: bool,
+    events: Vec<crate::model::EventKind>,
+    written: bool,
+}
+
+struct Slot {
+    spec: Arc<WatchSpec>,
+    state: WatchState,
+    running: bool,
+}
+
+/// Opens the store and runs.
+pub async fn run(cfg: Arc<Config>, mode: Mode, shutdown: CancellationToken) -> Result<RunReport, DaemonError> {
+    let store = Arc::new(store::open(&cfg.storage).await?);
+    let report = run_with(store.clone(), cfg, mode, shutdown).await;
+    store.close().await;
+    report
+}
+
+/// Runs with a given store (tests hand in their own).
+pub async fn run_with<S: Store>(
+    store: Arc<S>,
+    cfg: Arc<Config>,
+    mode: Mode,
+    shutdown: CancellationToken,
+) -> Result<RunReport, DaemonError> {
+    let fetcher = Arc::new(Fetcher::new(&cfg.fetch)?);
+    let defs: Vec<WatchDef> = cfg
+        .watches
+        .iter()
+        .map(|w| WatchDef {
+            name: w.name.clone(),
+            url: w.url.to_string(),
+            kind: w.kind,
+            tags: w.tags.clone(),
+            interval_ms: i64::try_from(w.interval.as_millis()).unwrap_or(i64::MAX),
+            paused: w.paused,
+        })
+        .collect();
+    let states = store.sync_watches(&defs).await?;
+    let specs: HashMap<&str, Arc<WatchSpec>> =
+        cfg.watches.iter().map(|w| (w.name.as_str(), Arc::new(w.clone()))).collect();
+    let mut slots: Vec<Slot> = states
+        .into_iter()
+        .filter_map(|state| {
+            let spec = specs.get(state.name.as_str())?.clone();
+            Some(Slot { spec, state, running: false })
+        })
+        .collect();
+    tracing::info!(watches = slots.len(), mode = ?mode, "palimpsest starting");
+
+    let (writer_tx, writer_handle) = writer::spawn(store.clone());
+    let limit = Arc::new(Semaphore::new(cfg.fetch.concurrency.max(1)));
+    let mut running: JoinSet<(usize, WatchState, Outcome)> = JoinSet::new();
+    let mut task_slot: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut report = RunReport::default();
+
+    let spawn = |idx: usize,
+                 slot: &mut Slot,
+                 running: &mut JoinSet<(usize, WatchState, Outcome)>,
+                 task_slot: &mut HashMap<tokio::task::Id, usize>| {
+        slot.running = true;
+        let spec = slot.spec.clone();
+        let state = slot.state.clone();
+        let fetcher = fetcher.clone();
+        let store = store.clone();
+        let writer_tx = writer_tx.clone();
+        let limit = limit.clone();
+        let schedule = cfg.schedule.clone();
+        let span = tracing::info_span!("check", watch = %spec.name, url = %spec.url);
+        let handle = running.spawn(
+            async move {
+                let _permit = limit.acquire_owned().await.ok();
+                let record = check::run(&fetcher, store.as_ref(), &spec, &state, &schedule).await;
+                let (new_state, outcome) = writer::write(&writer_tx, record, &state).await;
+                if outcome.new_version
+                    && spec.retention != Default::default()
+                    && let Err(e) = store.apply_retention(state.id, spec.retention, now_millis()).await
+                {
+                    tracing::warn!("retention failed: {e}");
+                }
+                (idx, new_state, outcome)
+            }
+            .instrument(span),
+        );
+        task_slot.insert(handle.id(), idx);
+    };
+
+    // Handles one finished task: records the outcome, returns the slot to reschedule.
+    let finish = |joined: Result<(tokio::task::Id, (usize, WatchState, Outcome)), tokio::task::JoinError>,
+                      slots: &mut Vec<Slot>,
+                      task_slot: &mut HashMap<tokio::task::Id, usize>,
+                      report: &mut RunReport|
+     -> Option<usize> {
+        match joined {
+            Ok((id, (idx, state, outcome))) => {
+                task_slot.remove(&id);
+                report.add(&outcome);
+                let slot = slots.get_mut(idx)?;
+                slot.state = state;
+                slot.running = false;
+                Some(idx)
+            }
+            Err(e) => {
+                let idx = task_slot.remove(&e.id())?;
+                let slot = slots.get_mut(idx)?;
+                tracing::error!(watch = %slot.spec.name, "check task ended abnormally: {e}");
+                slot.running = false;
+                slot.state.failure_streak = slot.state.failure_streak.saturating_add(1);
+                slot.state.next_due_at = Some(timing::next_after_failure(
+                    &slot.spec.name,
+                    slot.spec.interval,
+                    cfg.schedule.max_backoff,
+                    slot.state.failure_streak,
+                    now_millis(),
+                ));
+                report.checks += 1;
+                *report.outcomes.entry("panicked").or_default() += 1;
+                Some(idx)
+            }
+        }
+    };
+
+    match mode {
+        Mode::Once => {
+            for idx in 0..slots.len() {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                spawn(idx, &mut slots[idx], &mut running, &mut task_slot);
+            }
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break,
+                    joined = running.join_next_with_id() => match joined {
+                        Some(j) => { finish(j, &mut slots, &mut task_slot, &mut report); }
+                        None => break,
+                    },
+                }
+            }
+        }
+        Mode::Daemon => {
+            let now = now_millis();
+            let mut heap: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::with_capacity(slots.len());
+            for (idx, slot) in slots.iter_mut().enumerate() {
+                let due = timing::initial_due(&slot.spec.name, slot.state.next_due_at, now, cfg.schedule.startup_spread);
+                slot.state.next_due_at = Some(due);
+                heap.push(Reverse((due, idx)));
+            }
+            loop {
+                let wait = heap
+                    .peek()
+                    .map(|Reverse((due, _))| Duration::from_millis(u64::try_from(due - now_millis()).unwrap_or(0)))
+                    .unwrap_or(Duration::from_secs(3600));
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break,
+                    Some(joined) = running.join_next_with_id() => {
+                        if let Some(idx) = finish(joined, &mut slots, &mut task_slot, &mut report) {
+                            let due = slots[idx].state.next_due_at.unwrap_or_else(|| now_millis() + 60_000);
+                            heap.push(Reverse((due, idx)));
+                        }
+                    }
+                    _ = tokio::time::sleep(wait) => {
+                        let now = now_millis();
+                        while let Some(Reverse((due, idx))) = heap.peek().copied() {
+                            if due > now {
+                                break;
+                            }
+                            heap.pop();
+                            if let Some(slot) = slots.get_mut(idx) {
+                                if slot.state.next_due_at != Some(due) || slot.running {
+                                    continue; // stale entry
+                                }
+                                spawn(idx, slot, &mut running, &mut task_slot);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Drain: running checks get the grace period to finish and be written.
+    if !running.is_empty() {
+        tracing::info!(running = running.len(), grace = ?cfg.schedule.shutdown_grace, "waiting for running checks");
+        let drained = tokio::time::timeout(cfg.schedule.shutdown_grace, async {
+            while let Some(j) = running.join_next_with_id().await {
+                finish(j, &mut slots, &mut task_slot, &mut report);
+            }
+        })
+        .await;
+        if drained.is_err() {
+            report.abandoned = running.len();
+            tracing::warn!(abandoned = running.len(), "grace period over; abandoning running checks");
+            running.abort_all();
+            while running.join_next().await.is_some() {}
+        }
+    }
+    drop(writer_tx);
+    if let Err(e) = writer_handle.await {
+        tracing::error!("the writer task ended abnormally: {e}");
+    }
+    tracing::info!(
+        checks = report.checks,
+        new_versions = report.new_versions,
+        outcomes = ?report.outcomes,
+        events = ?report.events,
+        "palimpsest stopped"
+    );
+    Ok(report)
+}
+
+/// The state a watch has after a written record.
+fn next_state(
+    old: &WatchState,
+    update: &crate::store::StateUpdate,
+    text_hash: Option<[u8; 32]>,
+    committed: &crate::store::Committed,
+) -> WatchState {
+    let mut s = old.clone();
+    s.next_due_at = Some(update.next_due_at);
+    s.failure_streak = update.failure_streak;
+    if let Some(seen) = &update.seen {
+        s.validators = seen.validators.clone();
+        s.body_hash = seen.body_hash;
+        s.rules_hash = Some(seen.rules_hash);
+    }
+    if let (Some((id, seq)), Some(text_hash)) = (committed.version, text_hash) {
+        s.last_version = Some(VersionRef { id, seq, text_hash });
+    }
+    s
+}

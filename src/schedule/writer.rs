@@ -1,0 +1,97 @@
+//! The single writer: every check record goes through here, and records
+//! that arrive together are committed together (group commit: one fsync
+//! for many checks, while each record stays atomic).
+
+use super::{Outcome, next_state};
+use crate::model::now_millis;
+use crate::store::{CheckRecord, Committed, Store, WatchState};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Records waiting for the writer; past this, checks wait (back-pressure).
+const QUEUE: usize = 1024;
+/// Most records in one transaction.
+const BATCH: usize = 512;
+
+pub(super) struct Job {
+    record: CheckRecord,
+    done: oneshot::Sender<Result<Committed, String>>,
+}
+
+pub(super) fn spawn<S: Store>(store: Arc<S>) -> (mpsc::Sender<Job>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    (tx, tokio::spawn(run(store, rx)))
+}
+
+async fn run<S: Store>(store: Arc<S>, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut jobs, BATCH).await > 0 {
+        let (records, senders): (Vec<CheckRecord>, Vec<_>) = jobs.drain(..).map(|j| (j.record, j.done)).unzip();
+        match store.commit(&records).await {
+            Ok(done) => {
+                for (s, c) in senders.into_iter().zip(done) {
+                    let _ = s.send(Ok(c));
+                }
+            }
+            Err(e) if records.len() > 1 => {
+                // One bad record must not sink its neighbours: retry one by one.
+                tracing::warn!(batch = records.len(), "group commit failed ({e}); retrying records one by one");
+                for (r, s) in records.iter().zip(senders) {
+                    let res = store
+                        .commit(std::slice::from_ref(r))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|mut v| v.pop().ok_or_else(|| "nothing committed".to_string()));
+                    let _ = s.send(res);
+                }
+            }
+            Err(e) => {
+                for s in senders {
+                    let _ = s.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Hands a record to the writer and waits until it is committed.
+pub(super) async fn write(tx: &mpsc::Sender<Job>, record: CheckRecord, old: &WatchState) -> (WatchState, Outcome) {
+    let (done_tx, done_rx) = oneshot::channel();
+    let outcome = record.outcome;
+    let events: Vec<_> = record.events.iter().map(|e| e.kind).collect();
+    let has_version = record.version.is_some();
+    let update = record.state.clone();
+    let text_hash = record.version.as_ref().map(|v| v.text.hash);
+    let sent = tx.send(Job { record, done: done_tx }).await.is_ok();
+    let result = if sent {
+        done_rx.await.unwrap_or_else(|_| Err("the writer stopped".to_string()))
+    } else {
+        Err("the writer stopped".to_string())
+    };
+    match result {
+        Ok(c) => (
+            next_state(old, &update, text_hash, &c),
+            Outcome {
+                outcome,
+                new_version: has_version,
+                events,
+                written: true,
+            },
+        ),
+        Err(e) => {
+            tracing::error!("could not write the check: {e}");
+            let mut s = old.clone();
+            s.next_due_at = Some(now_millis() + 60_000);
+            (
+                s,
+                Outcome {
+                    outcome,
+                    new_version: false,
+                    events: Vec::new(),
+                    written: false,
+                },
+            )
+        }
+    }
+}
+

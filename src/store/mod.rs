@@ -1,0 +1,277 @@
+//! Storage: one trait, [`Store`], that every backend implements, and the
+//! plain types that cross it.
+//!
+//! The daemon talks to storage only through this trait, so SQLite (the
+//! embedded default, [`sqlite`]) and PostgreSQL (for several daemons on one
+//! database) stay interchangeable. The rules every backend keeps:
+//!
+//! * a [`CheckRecord`] is written in one transaction: its check row, its
+//!   new blobs, its version, its events and the watch's state move
+//!   together or not at all; a batch of records may share a transaction
+//!   (group commit), each record staying whole;
+//! * blobs are content-addressed: writing a blob that exists is a no-op;
+//! * times are integer UTC milliseconds.
+
+pub mod blob;
+pub mod sqlite;
+
+use crate::config::{Retention, StorageConfig};
+use crate::detect::EventDraft;
+use crate::fetch::{Hop, Validators};
+use crate::model::{CheckOutcome, EventKind, Millis, WatchKind};
+use blob::Blob;
+use serde::Serialize;
+use std::future::Future;
+
+/// Errors from any backend, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("cannot open the database {target}: {source}")]
+    Open {
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot update the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while {op}: {source}")]
+    Query {
+        op: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("stored data is damaged ({0}); the database may have been edited by hand")]
+    Corrupt(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A watch as the config (or, later, the API) defines it, for syncing.
+#[derive(Debug, Clone)]
+pub struct WatchDef {
+    pub name: String,
+    pub url: String,
+    pub kind: WatchKind,
+    pub tags: Vec<String>,
+    pub interval_ms: i64,
+    pub paused: bool,
+}
+
+/// What the scheduler and the check need to know about a watch.
+#[derive(Debug, Clone, Default)]
+pub struct WatchState {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub next_due_at: Option<Millis>,
+    pub failure_streak: u32,
+    pub validators: Validators,
+    /// Body hash of the last successful fetch whose text is the last version's.
+    pub body_hash: Option<[u8; 32]>,
+    /// Rules fingerprint under which `body_hash` was taken.
+    pub rules_hash: Option<[u8; 32]>,
+    pub last_version: Option<VersionRef>,
+}
+
+/// The last version of a watch, as far as a check needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRef {
+    pub id: i64,
+    pub seq: i64,
+    pub text_hash: [u8; 32],
+}
+
+/// A new version, blobs compressed, ready to write.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub text: Blob,
+    pub body: Blob,
+    pub links: Option<Blob>,
+    pub title: Option<String>,
+    pub http_status: u16,
+    pub final_url: String,
+    pub media_type: String,
+    pub encoding: Option<String>,
+    pub rules_hash: [u8; 32],
+}
+
+/// Everything one check produced, written atomically.
+#[derive(Debug, Clone)]
+pub struct CheckRecord {
+    pub watch_id: i64,
+    pub started_at: Millis,
+    pub duration_ms: i64,
+    pub outcome: CheckOutcome,
+    pub http_status: Option<u16>,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    pub bytes: u64,
+    pub final_url: Option<String>,
+    pub redirects: Vec<Hop>,
+    pub version: Option<NewVersion>,
+    pub events: Vec<EventDraft>,
+    /// The watch's state after this check.
+    pub state: StateUpdate,
+}
+
+/// Watch columns a check updates.
+#[derive(Debug, Clone, Default)]
+pub struct StateUpdate {
+    pub next_due_at: Millis,
+    pub failure_streak: u32,
+    /// `None` keeps the stored validators and body hash (a failed check).
+    pub seen: Option<Seen>,
+    /// Set when the text changed.
+    pub changed_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub validators: Validators,
+    pub body_hash: Option<[u8; 32]>,
+    pub rules_hash: [u8; 32],
+}
+
+/// What a commit assigned to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub check_id: i64,
+    pub version: Option<(i64, i64)>,
+}
+
+/// One line of `palimpsest watches`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchSummary {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub kind: String,
+    pub tags: Vec<String>,
+    pub active: bool,
+    pub paused: bool,
+    pub status: String,
+    pub failure_streak: u32,
+    pub versions: i64,
+    pub last_check_at: Option<Millis>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub last_change_at: Option<Millis>,
+    pub next_due_at: Option<Millis>,
+}
+
+/// A stored version, without its text.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionInfo {
+    pub id: i64,
+    pub watch_id: i64,
+    pub seq: i64,
+    pub created_at: Millis,
+    #[serde(serialize_with = "ser_hex")]
+    pub text_hash: [u8; 32],
+    #[serde(serialize_with = "ser_hex")]
+    pub body_hash: [u8; 32],
+    pub title: Option<String>,
+    pub http_status: u16,
+    pub final_url: String,
+    pub media_type: String,
+    pub encoding: Option<String>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventInfo {
+    pub id: i64,
+    pub watch_id: i64,
+    pub kind: EventKind,
+    pub created_at: Millis,
+    pub version_seq: Option<i64>,
+    pub prev_version_seq: Option<i64>,
+    pub data: serde_json::Value,
+}
+
+/// One check row.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckInfo {
+    pub id: i64,
+    pub started_at: Millis,
+    pub duration_ms: i64,
+    pub outcome: String,
+    pub http_status: Option<u16>,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    pub bytes: i64,
+    pub final_url: Option<String>,
+    pub redirects: Vec<Hop>,
+}
+
+/// Sizes, for tests, benchmarks and `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub watches: i64,
+    pub checks: i64,
+    pub versions: i64,
+    pub events: i64,
+    pub blobs: i64,
+}
+
+fn ser_hex<S: serde::Serializer>(h: &[u8; 32], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&blob::hex(h))
+}
+
+/// The storage interface. Every method is one round of work on the
+/// database; none holds a transaction open across an `await` of the caller.
+pub trait Store: Send + Sync + 'static {
+    /// Makes the config's watches the active config watches: inserts new
+    /// names, updates changed ones, deactivates the rest (keeping their
+    /// history). Returns the state of every active watch.
+    fn sync_watches(&self, defs: &[WatchDef]) -> impl Future<Output = Result<Vec<WatchState>>> + Send;
+
+    /// Writes records, all in one transaction (group commit).
+    fn commit(&self, records: &[CheckRecord]) -> impl Future<Output = Result<Vec<Committed>>> + Send;
+
+    /// The raw content of a blob.
+    fn blob(&self, hash: &[u8; 32]) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+
+    /// Finds a watch by name, or by id when `key` is a number.
+    fn find_watch(&self, key: &str) -> impl Future<Output = Result<Option<WatchSummary>>> + Send;
+
+    fn watch_summaries(&self) -> impl Future<Output = Result<Vec<WatchSummary>>> + Send;
+
+    /// Versions of a watch, newest first.
+    fn versions(&self, watch_id: i64, limit: i64) -> impl Future<Output = Result<Vec<VersionInfo>>> + Send;
+
+    fn version(&self, watch_id: i64, seq: i64) -> impl Future<Output = Result<Option<VersionInfo>>> + Send;
+
+    /// Events of a watch, newest first.
+    fn events(&self, watch_id: i64, limit: i64) -> impl Future<Output = Result<Vec<EventInfo>>> + Send;
+
+    /// Check rows of a watch, newest first.
+    fn checks(&self, watch_id: i64, limit: i64) -> impl Future<Output = Result<Vec<CheckInfo>>> + Send;
+
+    /// Removes versions outside `retention` (never the newest) and the
+    /// blobs nothing refers to any more. Returns the versions removed.
+    fn apply_retention(&self, watch_id: i64, retention: Retention, now: Millis) -> impl Future<Output = Result<u64>> + Send;
+
+    fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
+}
+
+/// Opens the configured backend.
+pub async fn open(cfg: &StorageConfig) -> Result<sqlite::SqliteStore> {
+    match cfg {
+        StorageConfig::Sqlite { path } => sqlite::SqliteStore::open(path).await,
+        StorageConfig::Postgres { .. } => Err(StoreError::Unsupported(
+            "PostgreSQL storage is not built yet: use `path = \"palimpsest.db\"` under [storage] for SQLite".into(),
+        )),
+    }
+}
+
+/// The text of a version, decoded.
+pub async fn version_text<S: Store>(store: &S, text_hash: &[u8; 32]) -> Result<String> {
+    match store.blob(text_hash).await? {
+        Some(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Corrupt("a version text is not UTF-8".into())),
+        None => Err(StoreError::Corrupt(format!("missing text blob {}", blob::hex(text_hash)))),
+    }
+}

@@ -1,0 +1,573 @@
+//! The SQLite backend: one file, WAL, `synchronous=FULL`, migrations
+//! embedded in the binary.
+//!
+//! SQLite has one writer at a time. The daemon funnels every write through
+//! one writer task that batches records ([`Store::commit`] with many
+//! records is one transaction, one fsync), while reads run on the pool's
+//! other connections next to it (WAL lets readers and the writer overlap).
+
+use super::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// A store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { op, source }
+}
+
+fn hash32(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
+    v.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+}
+
+fn req_hash(row: &SqliteRow, col: &str) -> Result<[u8; 32]> {
+    let v: Vec<u8> = row.try_get(col).map_err(q("reading a hash"))?;
+    <[u8; 32]>::try_from(v.as_slice()).map_err(|_| StoreError::Corrupt(format!("`{col}` is not a 32-byte hash")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                    target: path.display().to_string(),
+                    source: sqlx::Error::Io(e),
+                })?;
+            }
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-8000");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open {
+                target: path.display().to_string(),
+                source,
+            })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, for tests that look at rows directly.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+macro_rules! summary_sql {
+    ($tail:literal) => {
+        concat!("SELECT w.id, w.name, w.url, w.kind, w.tags, w.active, w.paused, w.failure_streak,
+    w.last_check_at, w.last_status, w.last_outcome, w.last_error, w.last_change_at, w.next_due_at,
+    (SELECT COUNT(*) FROM versions v WHERE v.watch_id = w.id) AS versions
+    FROM watches w ", $tail)
+    };
+}
+
+fn summary(row: &SqliteRow) -> Result<WatchSummary> {
+    let e = q("reading a watch");
+    let tags: String = row.try_get("tags").map_err(q("reading a watch"))?;
+    let outcome: Option<String> = row.try_get("last_outcome").map_err(q("reading a watch"))?;
+    let active: bool = row.try_get("active").map_err(q("reading a watch"))?;
+    let paused: bool = row.try_get("paused").map_err(q("reading a watch"))?;
+    let streak: i64 = row.try_get("failure_streak").map_err(q("reading a watch"))?;
+    let status = if !active {
+        "removed".to_string()
+    } else if paused {
+        "paused".to_string()
+    } else {
+        match outcome.as_deref().and_then(CheckOutcome::parse) {
+            None => "new".to_string(),
+            Some(o) if o.is_success() => "ok".to_string(),
+            Some(_) => "failing".to_string(),
+        }
+    };
+    let last_status: Option<i64> = row.try_get("last_status").map_err(q("reading a watch"))?;
+    Ok(WatchSummary {
+        id: row.try_get("id").map_err(e)?,
+        name: row.try_get("name").map_err(q("reading a watch"))?,
+        url: row.try_get("url").map_err(q("reading a watch"))?,
+        kind: row.try_get("kind").map_err(q("reading a watch"))?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        active,
+        paused,
+        status,
+        failure_streak: u32::try_from(streak).unwrap_or(0),
+        versions: row.try_get("versions").map_err(q("reading a watch"))?,
+        last_check_at: row.try_get("last_check_at").map_err(q("reading a watch"))?,
+        last_status: last_status.and_then(|s| u16::try_from(s).ok()),
+        last_error: row.try_get("last_error").map_err(q("reading a watch"))?,
+        last_change_at: row.try_get("last_change_at").map_err(q("reading a watch"))?,
+        next_due_at: row.try_get("next_due_at").map_err(q("reading a watch"))?,
+    })
+}
+
+fn version_info(row: &SqliteRow) -> Result<VersionInfo> {
+    let e = || q("reading a version");
+    let status: i64 = row.try_get("http_status").map_err(e())?;
+    Ok(VersionInfo {
+        id: row.try_get("id").map_err(e())?,
+        watch_id: row.try_get("watch_id").map_err(e())?,
+        seq: row.try_get("seq").map_err(e())?,
+        created_at: row.try_get("created_at").map_err(e())?,
+        text_hash: req_hash(row, "text_hash")?,
+        body_hash: req_hash(row, "body_hash")?,
+        title: row.try_get("title").map_err(e())?,
+        http_status: u16::try_from(status).unwrap_or(0),
+        final_url: row.try_get("final_url").map_err(e())?,
+        media_type: row.try_get("media_type").map_err(e())?,
+        encoding: row.try_get("encoding").map_err(e())?,
+    })
+}
+
+macro_rules! version_sql {
+    ($tail:literal) => {
+        concat!("SELECT id, watch_id, seq, created_at, text_hash, body_hash, title, http_status, final_url, media_type, encoding FROM versions ", $tail)
+    };
+}
+
+impl Store for SqliteStore {
+    async fn sync_watches(&self, defs: &[WatchDef]) -> Result<Vec<WatchState>> {
+        let now = crate::model::now_millis();
+        let mut tx = self.pool.begin().await.map_err(q("starting the watch sync"))?;
+        let existing = sqlx::query("SELECT id, name, url FROM watches WHERE source = 'config'")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("listing watches"))?;
+        let mut by_name = std::collections::HashMap::new();
+        for row in &existing {
+            let id: i64 = row.try_get("id").map_err(q("listing watches"))?;
+            let name: String = row.try_get("name").map_err(q("listing watches"))?;
+            let url: String = row.try_get("url").map_err(q("listing watches"))?;
+            by_name.insert(name, (id, url));
+        }
+        let mut wanted = std::collections::HashSet::new();
+        for d in defs {
+            wanted.insert(d.name.as_str());
+            let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
+            match by_name.get(&d.name) {
+                Some((id, url)) => {
+                    // A new URL invalidates what was learned about the old one.
+                    let reset = url != &d.url;
+                    sqlx::query(
+                        "UPDATE watches SET url = ?, kind = ?, tags = ?, interval_ms = ?, paused = ?, active = 1,
+                         etag = CASE WHEN ? THEN NULL ELSE etag END,
+                         last_modified = CASE WHEN ? THEN NULL ELSE last_modified END,
+                         body_hash = CASE WHEN ? THEN NULL ELSE body_hash END
+                         WHERE id = ?",
+                    )
+                    .bind(&d.url)
+                    .bind(d.kind.as_str())
+                    .bind(&tags)
+                    .bind(d.interval_ms)
+                    .bind(d.paused)
+                    .bind(reset)
+                    .bind(reset)
+                    .bind(reset)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("updating a watch"))?;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO watches (name, url, kind, source, tags, interval_ms, paused, created_at)
+                         VALUES (?, ?, ?, 'config', ?, ?, ?, ?)",
+                    )
+                    .bind(&d.name)
+                    .bind(&d.url)
+                    .bind(d.kind.as_str())
+                    .bind(&tags)
+                    .bind(d.interval_ms)
+                    .bind(d.paused)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("adding a watch"))?;
+                }
+            }
+        }
+        for (name, (id, _)) in &by_name {
+            if !wanted.contains(name.as_str()) {
+                sqlx::query("UPDATE watches SET active = 0 WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("deactivating a watch"))?;
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT w.id, w.name, w.url, w.next_due_at, w.failure_streak, w.etag, w.last_modified, w.body_hash, w.rules_hash,
+                    v.id AS vid, v.seq AS vseq, v.text_hash AS vhash
+             FROM watches w
+             LEFT JOIN versions v ON v.id = (SELECT id FROM versions WHERE watch_id = w.id ORDER BY seq DESC LIMIT 1)
+             WHERE w.active = 1 AND w.paused = 0
+             ORDER BY w.id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("loading watch states"))?;
+        tx.commit().await.map_err(q("committing the watch sync"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let e = || q("loading watch states");
+            let vid: Option<i64> = row.try_get("vid").map_err(e())?;
+            let last_version = match vid {
+                Some(id) => Some(VersionRef {
+                    id,
+                    seq: row.try_get("vseq").map_err(e())?,
+                    text_hash: req_hash(&row, "vhash")?,
+                }),
+                None => None,
+            };
+            let streak: i64 = row.try_get("failure_streak").map_err(e())?;
+            out.push(WatchState {
+                id: row.try_get("id").map_err(e())?,
+                name: row.try_get("name").map_err(e())?,
+                url: row.try_get("url").map_err(e())?,
+                next_due_at: row.try_get("next_due_at").map_err(e())?,
+                failure_streak: u32::try_from(streak).unwrap_or(0),
+                validators: Validators {
+                    etag: row.try_get("etag").map_err(e())?,
+                    last_modified: row.try_get("last_modified").map_err(e())?,
+                },
+                body_hash: hash32(row.try_get("body_hash").map_err(e())?),
+                rules_hash: hash32(row.try_get("rules_hash").map_err(e())?),
+                last_version,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn commit(&self, records: &[CheckRecord]) -> Result<Vec<Committed>> {
+        let mut tx = self.pool.begin().await.map_err(q("starting a commit"))?;
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            let mut version = None;
+            if let Some(v) = &r.version {
+                for b in std::iter::once(&v.text).chain(std::iter::once(&v.body)).chain(v.links.iter()) {
+                    sqlx::query("INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?, ?, ?)")
+                        .bind(&b.hash[..])
+                        .bind(i64::try_from(b.size).unwrap_or(i64::MAX))
+                        .bind(&b.data)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("writing a blob"))?;
+                }
+                let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE watch_id = ?")
+                    .bind(r.watch_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(q("numbering a version"))?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO versions (watch_id, seq, created_at, text_hash, body_hash, links_hash, title, http_status, final_url, media_type, encoding, rules_hash)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                )
+                .bind(r.watch_id)
+                .bind(seq)
+                .bind(r.started_at)
+                .bind(&v.text.hash[..])
+                .bind(&v.body.hash[..])
+                .bind(v.links.as_ref().map(|b| b.hash.to_vec()))
+                .bind(&v.title)
+                .bind(i64::from(v.http_status))
+                .bind(&v.final_url)
+                .bind(&v.media_type)
+                .bind(&v.encoding)
+                .bind(&v.rules_hash[..])
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(q("writing a version"))?;
+                version = Some((id, seq));
+            }
+            let redirects = if r.redirects.is_empty() {
+                None
+            } else {
+                serde_json::to_string(&r.redirects).ok()
+            };
+            let check_id: i64 = sqlx::query_scalar(
+                "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status, error_class, error, bytes, final_url, redirects, version_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(r.watch_id)
+            .bind(r.started_at)
+            .bind(r.duration_ms)
+            .bind(r.outcome.as_str())
+            .bind(r.http_status.map(i64::from))
+            .bind(&r.error_class)
+            .bind(&r.error)
+            .bind(i64::try_from(r.bytes).unwrap_or(i64::MAX))
+            .bind(&r.final_url)
+            .bind(redirects)
+            .bind(version.map(|(id, _)| id))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("writing a check"))?;
+            if !r.events.is_empty() {
+                let prev: Option<i64> = match version {
+                    Some((id, _)) => sqlx::query_scalar(
+                        "SELECT id FROM versions WHERE watch_id = ? AND id < ? ORDER BY seq DESC LIMIT 1",
+                    )
+                    .bind(r.watch_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(q("finding the previous version"))?,
+                    None => None,
+                };
+                for ev in &r.events {
+                    sqlx::query(
+                        "INSERT INTO events (watch_id, kind, created_at, version_id, prev_version_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(r.watch_id)
+                    .bind(ev.kind.as_str())
+                    .bind(r.started_at)
+                    .bind(version.map(|(id, _)| id))
+                    .bind(prev)
+                    .bind(ev.data.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("writing an event"))?;
+                }
+            }
+            let s = &r.state;
+            let (seen, etag, lm, body_hash, rules_hash) = match &s.seen {
+                Some(seen) => (
+                    true,
+                    seen.validators.etag.clone(),
+                    seen.validators.last_modified.clone(),
+                    seen.body_hash.map(|h| h.to_vec()),
+                    Some(seen.rules_hash.to_vec()),
+                ),
+                None => (false, None, None, None, None),
+            };
+            sqlx::query(
+                "UPDATE watches SET next_due_at = ?, failure_streak = ?, last_check_at = ?, last_outcome = ?, last_status = ?,
+                    last_error = ?,
+                    etag = CASE WHEN ? THEN ? ELSE etag END,
+                    last_modified = CASE WHEN ? THEN ? ELSE last_modified END,
+                    body_hash = CASE WHEN ? THEN ? ELSE body_hash END,
+                    rules_hash = CASE WHEN ? THEN ? ELSE rules_hash END,
+                    last_change_at = COALESCE(?, last_change_at)
+                 WHERE id = ?",
+            )
+            .bind(s.next_due_at)
+            .bind(i64::from(s.failure_streak))
+            .bind(r.started_at)
+            .bind(r.outcome.as_str())
+            .bind(r.http_status.map(i64::from))
+            .bind(&r.error)
+            .bind(seen)
+            .bind(etag)
+            .bind(seen)
+            .bind(lm)
+            .bind(seen)
+            .bind(body_hash)
+            .bind(seen)
+            .bind(rules_hash)
+            .bind(s.changed_at)
+            .bind(r.watch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("updating watch state"))?;
+            out.push(Committed { check_id, version });
+        }
+        tx.commit().await.map_err(q("committing checks"))?;
+        Ok(out)
+    }
+
+    async fn blob(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT size, data FROM blobs WHERE hash = ?")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("reading a blob"))?;
+        let Some(row) = row else { return Ok(None) };
+        let size: i64 = row.try_get("size").map_err(q("reading a blob"))?;
+        let data: Vec<u8> = row.try_get("data").map_err(q("reading a blob"))?;
+        let raw = blob::decompress(&data, u64::try_from(size).unwrap_or(0))
+            .map_err(|e| StoreError::Corrupt(format!("blob {} does not decompress: {e}", blob::hex(hash))))?;
+        Ok(Some(raw))
+    }
+
+    async fn find_watch(&self, key: &str) -> Result<Option<WatchSummary>> {
+        let row = match key.parse::<i64>() {
+            Ok(id) => sqlx::query(summary_sql!("WHERE w.id = ? OR w.name = ? ORDER BY w.name = ? DESC LIMIT 1"))
+                .bind(id)
+                .bind(key)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await,
+            Err(_) => sqlx::query(summary_sql!("WHERE w.name = ?")).bind(key).fetch_optional(&self.pool).await,
+        }
+        .map_err(q("finding a watch"))?;
+        row.as_ref().map(summary).transpose()
+    }
+
+    async fn watch_summaries(&self) -> Result<Vec<WatchSummary>> {
+        let rows = sqlx::query(summary_sql!("ORDER BY w.active DESC, w.name"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("listing watches"))?;
+        rows.iter().map(summary).collect()
+    }
+
+    async fn versions(&self, watch_id: i64, limit: i64) -> Result<Vec<VersionInfo>> {
+        let rows = sqlx::query(version_sql!("WHERE watch_id = ? ORDER BY seq DESC LIMIT ?"))
+            .bind(watch_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("listing versions"))?;
+        rows.iter().map(version_info).collect()
+    }
+
+    async fn version(&self, watch_id: i64, seq: i64) -> Result<Option<VersionInfo>> {
+        let row = sqlx::query(version_sql!("WHERE watch_id = ? AND seq = ?"))
+            .bind(watch_id)
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("reading a version"))?;
+        row.as_ref().map(version_info).transpose()
+    }
+
+    async fn events(&self, watch_id: i64, limit: i64) -> Result<Vec<EventInfo>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.watch_id, e.kind, e.created_at, e.data, v.seq AS vseq, p.seq AS pseq
+             FROM events e LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN versions p ON p.id = e.prev_version_id
+             WHERE e.watch_id = ? ORDER BY e.id DESC LIMIT ?",
+        )
+        .bind(watch_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("listing events"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let e = || q("reading an event");
+            let kind: String = row.try_get("kind").map_err(e())?;
+            let data: String = row.try_get("data").map_err(e())?;
+            out.push(EventInfo {
+                id: row.try_get("id").map_err(e())?,
+                watch_id: row.try_get("watch_id").map_err(e())?,
+                kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown event kind `{kind}`")))?,
+                created_at: row.try_get("created_at").map_err(e())?,
+                version_seq: row.try_get("vseq").map_err(e())?,
+                prev_version_seq: row.try_get("pseq").map_err(e())?,
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn checks(&self, watch_id: i64, limit: i64) -> Result<Vec<CheckInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, started_at, duration_ms, outcome, http_status, error_class, error, bytes, final_url, redirects
+             FROM checks WHERE watch_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(watch_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("listing checks"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let e = || q("reading a check");
+            let status: Option<i64> = row.try_get("http_status").map_err(e())?;
+            let redirects: Option<String> = row.try_get("redirects").map_err(e())?;
+            out.push(CheckInfo {
+                id: row.try_get("id").map_err(e())?,
+                started_at: row.try_get("started_at").map_err(e())?,
+                duration_ms: row.try_get("duration_ms").map_err(e())?,
+                outcome: row.try_get("outcome").map_err(e())?,
+                http_status: status.and_then(|s| u16::try_from(s).ok()),
+                error_class: row.try_get("error_class").map_err(e())?,
+                error: row.try_get("error").map_err(e())?,
+                bytes: row.try_get("bytes").map_err(e())?,
+                final_url: row.try_get("final_url").map_err(e())?,
+                redirects: redirects.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn apply_retention(&self, watch_id: i64, retention: Retention, now: Millis) -> Result<u64> {
+        if retention == Retention::default() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await.map_err(q("starting retention"))?;
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM versions WHERE watch_id = ?")
+            .bind(watch_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("retention"))?;
+        let Some(newest) = newest else { return Ok(0) };
+        let keep_from_seq = retention.keep_versions.map_or(i64::MIN, |n| newest - i64::from(n) + 1);
+        let cutoff = retention
+            .keep_for
+            .map_or(i64::MIN, |d| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+        let removed = sqlx::query(
+            "DELETE FROM versions WHERE watch_id = ? AND seq < ? AND (seq < ? OR created_at < ?)",
+        )
+        .bind(watch_id)
+        .bind(newest)
+        .bind(if retention.keep_versions.is_some() { keep_from_seq } else { i64::MIN })
+        .bind(if retention.keep_for.is_some() { cutoff } else { i64::MIN })
+        .execute(&mut *tx)
+        .await
+        .map_err(q("removing old versions"))?
+        .rows_affected();
+        if removed > 0 {
+            sqlx::query(
+                "DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.text_hash = blobs.hash)
+                   AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.body_hash = blobs.hash)
+                   AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.links_hash = blobs.hash)",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(q("removing unused blobs"))?;
+        }
+        tx.commit().await.map_err(q("committing retention"))?;
+        Ok(removed)
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM watches) AS w, (SELECT COUNT(*) FROM checks) AS c, (SELECT COUNT(*) FROM versions) AS v,
+                    (SELECT COUNT(*) FROM events) AS e, (SELECT COUNT(*) FROM blobs) AS b",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("counting rows"))?;
+        let e = || q("counting rows");
+        Ok(Counts {
+            watches: row.try_get("w").map_err(e())?,
+            checks: row.try_get("c").map_err(e())?,
+            versions: row.try_get("v").map_err(e())?,
+            events: row.try_get("e").map_err(e())?,
+            blobs: row.try_get("b").map_err(e())?,
+        })
+    }
+}
