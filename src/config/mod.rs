@@ -66,6 +66,9 @@ pub struct FetchConfig {
     pub per_host_delay: Duration,
     /// Allow loopback, private, link-local and other non-global addresses.
     pub allow_private_networks: bool,
+    /// Hosts (names or IP literals, lower case) exempt from the address
+    /// policy: one intranet server without opening every private network.
+    pub allow_hosts: Vec<String>,
 }
 
 /// Scheduler knobs.

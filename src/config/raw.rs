@@ -55,6 +55,7 @@ pub struct RawFetch {
     pub per_host: Option<Spanned<i64>>,
     pub per_host_delay: Option<S>,
     pub allow_private_networks: Option<bool>,
+    pub allow_hosts: Option<Vec<S>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -284,6 +284,20 @@ impl Validator<'_> {
                 "per_host_delay",
             ),
             allow_private_networks: f.allow_private_networks.unwrap_or(false),
+            allow_hosts: f
+                .allow_hosts
+                .iter()
+                .flatten()
+                .filter_map(|h| {
+                    let host = h.get_ref().trim().trim_matches(['[', ']']).to_ascii_lowercase();
+                    if host.is_empty() || host.contains(['/', ':', ' ']) && host.parse::<std::net::IpAddr>().is_err() {
+                        self.err(h.span(), format!("`allow_hosts` entry `{}` is not a host name or IP address", h.get_ref()), "write just the host, e.g. \"intranet.example\" or \"10.0.0.5\", without scheme or port");
+                        None
+                    } else {
+                        Some(host)
+                    }
+                })
+                .collect(),
         }
     }
 

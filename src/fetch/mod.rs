@@ -132,7 +132,7 @@ impl Fetcher {
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.read_timeout)
             .timeout(cfg.timeout)
-            .dns_resolver(policy::PolicyResolver::shared(cfg.allow_private_networks))
+            .dns_resolver(policy::PolicyResolver::shared(cfg.allow_private_networks, cfg.allow_hosts.clone()))
             .no_proxy()
             .pool_max_idle_per_host(cfg.per_host.clamp(1, 256))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -167,7 +167,7 @@ impl Fetcher {
             if !matches!(current.scheme(), "http" | "https") {
                 return Err(FetchError::Scheme(current.to_string()));
             }
-            policy::check_url(&current, self.cfg.allow_private_networks)?;
+            policy::check_url(&current, self.cfg.allow_private_networks, &self.cfg.allow_hosts)?;
             let host = current.host_str().unwrap_or_default().to_string();
             let _slot = self.hosts.acquire(&host).await;
             let mut req = self.client.get(current.clone());

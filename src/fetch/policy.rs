@@ -68,8 +68,8 @@ pub struct Refused {
 }
 
 /// Checks an IP-literal host. Names are checked by the resolver.
-pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), Refused> {
-    if allow_private {
+pub fn check_url(url: &url::Url, allow_private: bool, allow_hosts: &[String]) -> Result<(), Refused> {
+    if allow_private || url.host_str().is_some_and(|h| host_allowed(h, allow_hosts)) {
         return Ok(());
     }
     let ip = match url.host() {
@@ -87,6 +87,11 @@ pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), Refused> {
     }
 }
 
+fn host_allowed(host: &str, allow_hosts: &[String]) -> bool {
+    let host = host.trim_matches(['[', ']']).trim_end_matches('.');
+    allow_hosts.iter().any(|a| a.eq_ignore_ascii_case(host))
+}
+
 /// A DNS failure, kept apart from refusals so errors say which happened.
 #[derive(Debug, thiserror::Error)]
 #[error("could not resolve {host}: {reason}")]
@@ -100,11 +105,12 @@ pub struct DnsFailure {
 #[derive(Debug, Clone)]
 pub struct PolicyResolver {
     pub allow_private: bool,
+    pub allow_hosts: Vec<String>,
 }
 
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let allow_private = self.allow_private || host_allowed(name.as_str(), &self.allow_hosts);
         Box::pin(async move {
             let host = name.as_str().to_string();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
@@ -137,8 +143,8 @@ impl Resolve for PolicyResolver {
 }
 
 impl PolicyResolver {
-    pub fn shared(allow_private: bool) -> Arc<PolicyResolver> {
-        Arc::new(PolicyResolver { allow_private })
+    pub fn shared(allow_private: bool, allow_hosts: Vec<String>) -> Arc<PolicyResolver> {
+        Arc::new(PolicyResolver { allow_private, allow_hosts })
     }
 }
 
@@ -167,12 +173,14 @@ mod tests {
     #[test]
     fn ip_literal_urls() {
         let u = url::Url::parse("http://127.0.0.1:8080/x").expect("url");
-        let e = check_url(&u, false).expect_err("refused");
+        let e = check_url(&u, false, &[]).expect_err("refused");
         assert!(e.to_string().contains("allow_private_networks = true"));
-        assert!(check_url(&u, true).is_ok());
+        assert!(check_url(&u, true, &[]).is_ok());
+        assert!(check_url(&u, false, &["127.0.0.1".into()]).is_ok());
         let v6 = url::Url::parse("http://[::1]/").expect("url");
-        assert!(check_url(&v6, false).is_err());
+        assert!(check_url(&v6, false, &[]).is_err());
+        assert!(check_url(&v6, false, &["::1".into()]).is_ok());
         let name = url::Url::parse("http://localhost/").expect("url");
-        assert!(check_url(&name, false).is_ok(), "names are the resolver's job");
+        assert!(check_url(&name, false, &[]).is_ok(), "names are the resolver's job");
     }
 }

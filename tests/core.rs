@@ -1,0 +1,181 @@
+//! The whole path of one check against a real HTTP site on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use palimpsest::model::EventKind;
+use palimpsest::store::Store;
+
+async fn kinds(cfg: &palimpsest::config::Config, watch: &str) -> Vec<EventKind> {
+    let store = open_store(cfg).await;
+    let w = store.find_watch(watch).await.expect("find").expect("watch exists");
+    let mut ev: Vec<EventKind> = store.events(w.id, 100).await.expect("events").into_iter().map(|e| e.kind).collect();
+    ev.reverse();
+    store.close().await;
+    ev
+}
+
+#[tokio::test]
+async fn first_unchanged_not_modified_and_edit() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let paras = seed_paragraphs();
+    let p: Vec<&str> = paras.iter().map(String::as_str).collect();
+    site.set("/a.html", Page::html(seed_article("Workshop", &p, 0)).with_etag());
+    site.set_html("/b.html", seed_article("Other", &p, 0));
+    let cfg = config(
+        dir.path(),
+        &format!("[[watch]]\nname = \"a\"\nurl = \"{}\"\n\n[[watch]]\nname = \"b\"\nurl = \"{}\"\n", site.url("/a.html"), site.url("/b.html")),
+    );
+
+    // First check: version 1 and first_seen.
+    let r1 = run_once(&cfg).await;
+    assert_eq!(r1.new_versions, 2);
+    assert_eq!(kinds(&cfg, "a").await, vec![EventKind::FirstSeen]);
+
+    let store = open_store(&cfg).await;
+    let before = store.counts().await.expect("counts");
+    store.close().await;
+
+    // Unchanged: a 304 for the page with validators, a body-hash hit for the other.
+    let r2 = run_once(&cfg).await;
+    assert_eq!(r2.new_versions, 0);
+    assert_eq!(r2.outcomes.get("not_modified"), Some(&1), "{r2:?}");
+    assert_eq!(r2.outcomes.get("unchanged"), Some(&1), "{r2:?}");
+    assert_eq!(site.requests("/a.html").last(), Some(&(true, 304)));
+    let store = open_store(&cfg).await;
+    let after = store.counts().await.expect("counts");
+    store.close().await;
+    assert_eq!(after.versions, before.versions);
+    assert_eq!(after.blobs, before.blobs, "an unchanged check adds no blob");
+    assert_eq!(after.checks, before.checks + 2, "one check row each");
+
+    // An edit that removes a name: exactly one `edited` event naming the words.
+    let edited: Vec<String> = paras.iter().map(|l| l.replace("Kim Jong Un", "the leader")).collect();
+    let e: Vec<&str> = edited.iter().map(String::as_str).collect();
+    site.set("/a.html", Page::html(seed_article("Workshop", &e, 0)).with_etag());
+    let r3 = run_once(&cfg).await;
+    assert_eq!(r3.new_versions, 1);
+    assert_eq!(kinds(&cfg, "a").await, vec![EventKind::FirstSeen, EventKind::Edited]);
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("a").await.expect("find").expect("a");
+    let ev = store.events(w.id, 1).await.expect("events");
+    let data = &ev[0].data;
+    assert_eq!(data["removed"][0], "Kim Jong Un", "{data}");
+    assert_eq!(data["added"][0], "the leader", "{data}");
+    assert_eq!(ev[0].prev_version_seq, Some(1));
+    assert_eq!(ev[0].version_seq, Some(2));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn rotating_sidebar_is_not_an_edit() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let paras = seed_paragraphs();
+    let p: Vec<&str> = paras.iter().map(String::as_str).collect();
+    site.set_html("/a.html", seed_article("Workshop", &p, 0));
+    let cfg = config(dir.path(), &format!("[[watch]]\nname = \"a\"\nurl = \"{}\"\n", site.url("/a.html")));
+    run_once(&cfg).await;
+    for day in 1..=5 {
+        site.set_html("/a.html", seed_article("Workshop", &p, day));
+        let r = run_once(&cfg).await;
+        assert_eq!(r.new_versions, 0, "day {day}: {r:?}");
+    }
+    assert_eq!(kinds(&cfg, "a").await, vec![EventKind::FirstSeen]);
+    // And the stored text is the article, not the sidebar.
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("a").await.expect("find").expect("a");
+    let v = store.versions(w.id, 1).await.expect("versions");
+    let text = palimpsest::store::version_text(&store, &v[0].text_hash).await.expect("text");
+    assert!(text.contains(&paras[0]), "{text}");
+    assert!(!text.contains("More From"), "{text}");
+    assert!(!text.contains("Unpha Cement"), "{text}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn exclude_and_ignore() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let page = |n: u32| {
+        format!(
+            "<html><body><div class=\"article\"><h1>Report</h1><p>Updated: 10:{n:02}</p><p>The harvest was good this year in every province.</p>\
+             <div class=\"share\">Shared {n} times</div></div></body></html>"
+        )
+    };
+    site.set_html("/r.html", page(1));
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"r\"\nurl = \"{}\"\nselect = \"div.article\"\nexclude = [\".share\"]\nignore = ['^Updated: .*$']\n",
+            site.url("/r.html")
+        ),
+    );
+    run_once(&cfg).await;
+    site.set_html("/r.html", page(2));
+    let r = run_once(&cfg).await;
+    assert_eq!(r.new_versions, 0, "{r:?}");
+    assert_eq!(kinds(&cfg, "r").await, vec![EventKind::FirstSeen]);
+    // Whitespace-only differences never make an event either.
+    site.set_html("/r.html", page(3).replace("was good", "was   good\n"));
+    run_once(&cfg).await;
+    assert_eq!(kinds(&cfg, "r").await, vec![EventKind::FirstSeen]);
+}
+
+#[tokio::test]
+async fn euc_kr_with_only_a_meta_charset() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let html = "<html><head><meta charset=\"euc-kr\"><title>사리원피혁공장 준공</title></head><body><div class=\"article\"><h1>사리원피혁공장 준공</h1>\
+                <p>황해북도에서 은파세멘트공장과 은파골판지공장을 개건현대화하였다. 장성택 동지는 회의에 참가하였다.</p></div></body></html>";
+    let (bytes, _, _) = encoding_rs::EUC_KR.encode(html);
+    site.set(
+        "/kp/17.html",
+        Page { status: 200, body: bytes.into_owned(), content_type: "text/html".into(), etag: false, headers: vec![], drip: false },
+    );
+    let cfg = config(dir.path(), &format!("[[watch]]\nname = \"kp\"\nurl = \"{}\"\n", site.url("/kp/17.html")));
+    run_once(&cfg).await;
+    let r = run_once(&cfg).await;
+    assert_eq!(r.new_versions, 0, "stable on re-check");
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("kp").await.expect("find").expect("kp");
+    let v = store.versions(w.id, 10).await.expect("versions");
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].encoding.as_deref(), Some("EUC-KR"));
+    assert_eq!(v[0].title.as_deref(), Some("사리원피혁공장 준공"));
+    let text = palimpsest::store::version_text(&store, &v[0].text_hash).await.expect("text");
+    assert!(text.contains("장성택 동지는 회의에 참가하였다."), "{text}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn body_cap_stops_a_gzip_bomb() {
+    use std::io::Write;
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![b' '; 1 << 20];
+    for _ in 0..64 {
+        enc.write_all(&zeros).expect("gzip");
+    }
+    let bomb = enc.finish().expect("gzip");
+    assert!(bomb.len() < 1 << 20, "the bomb is small on the wire: {}", bomb.len());
+    let mut page = Page::html(String::new());
+    page.body = bomb;
+    page.headers.push(("content-encoding".into(), "gzip".into()));
+    site.set("/bomb", page);
+    let cfg = config_fetch(
+        dir.path(),
+        "max_body = \"2MiB\"\nallow_private_networks = true",
+        &format!("[[watch]]\nname = \"bomb\"\nurl = \"{}\"\n", site.url("/bomb")),
+    );
+    let r = run_once(&cfg).await;
+    assert_eq!(r.outcomes.get("failed"), Some(&1), "{r:?}");
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("bomb").await.expect("find").expect("bomb");
+    let c = store.checks(w.id, 1).await.expect("checks");
+    assert_eq!(c[0].error_class.as_deref(), Some("too_large"), "{:?}", c[0]);
+    assert!(c[0].error.as_deref().unwrap_or("").contains("max_body"));
+    store.close().await;
+}
