@@ -1,7 +1,8 @@
 //! `${ENV_VAR}` substitution for secrets and other per-machine values.
 
-/// Replaces every `${NAME}` in `text` with the environment variable `NAME`.
-/// `$${` stands for a literal `${`. Returns the name of the first variable
+/// Replaces every `${NAME}` in `text` with the environment variable `NAME`;
+/// `${NAME:-default}` falls back to `default` when it is unset. `$${`
+/// stands for a literal `${`. Returns the name of the first variable
 /// that is unset (or not UTF-8), or a description of a malformed reference.
 pub fn expand_env(text: &str) -> Result<String, String> {
     expand_with(text, |name| std::env::var(name).ok())
@@ -28,15 +29,20 @@ pub(crate) fn expand_with(
         let Some(end) = after.find('}') else {
             return Err("`${` without a closing `}`".to_string());
         };
-        let name = &after[..end];
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!(
                 "`${{{name}}}` is not a variable reference: names are letters, digits and `_`"
             ));
         }
-        match lookup(name) {
-            Some(v) => out.push_str(&v),
-            None => return Err(format!("environment variable `{name}` is not set")),
+        match (lookup(name), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(format!("environment variable `{name}` is not set")),
         }
         rest = &after[end + 1..];
     }
@@ -58,6 +64,8 @@ mod tests {
         assert_eq!(expand_with("plain", env).as_deref(), Ok("plain"));
         assert_eq!(expand_with("$${PW}", env).as_deref(), Ok("${PW}"));
         assert!(expand_with("${NOPE}", env).unwrap_err().contains("NOPE"));
+        assert_eq!(expand_with("${NOPE:-x}/${PW:-y}", env).as_deref(), Ok("x/s3cret"));
+        assert_eq!(expand_with("${NOPE:-}", env).as_deref(), Ok(""));
         assert!(expand_with("${PW", env).is_err());
         assert!(expand_with("${a-b}", env).is_err());
     }

@@ -360,7 +360,8 @@ impl Validator<'_> {
             }
         };
         let user = r.user.as_ref().and_then(|u| self.env_str(u));
-        let password = r.password.as_ref().and_then(|p| self.env_str(p)).map(Secret::new);
+        let password = r.password.as_ref().and_then(|p| self.env_str(p)).filter(|p| !p.is_empty()).map(Secret::new);
+        let user = user.filter(|u| !u.is_empty());
         Some(SmtpConfig {
             host,
             port,

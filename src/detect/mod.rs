@@ -55,6 +55,10 @@ fn squeeze(s: &str) -> String {
 }
 
 /// The events for a verdict. `from_seq`/`to_seq` are version numbers.
+///
+/// An `edited` event keeps its statistics and the removed and added words;
+/// the full diff is derived from the two versions it names when shown, so
+/// the events table stays small.
 pub fn events_for(verdict: &Verdict, from_seq: Option<i64>, to_seq: i64, title: Option<&str>) -> Vec<EventDraft> {
     match verdict {
         Verdict::First => vec![EventDraft {
@@ -70,7 +74,6 @@ pub fn events_for(verdict: &Verdict, from_seq: Option<i64>, to_seq: i64, title: 
                 "stats": d.stats,
                 "removed": d.changed_runs(diff::Op::Delete),
                 "added": d.changed_runs(diff::Op::Insert),
-                "diff": d.hunks,
             }),
         }],
         Verdict::Same | Verdict::WhitespaceOnly => Vec::new(),

@@ -20,7 +20,7 @@ use crate::fetch::{FetchError, Fetcher};
 use crate::model::{CheckOutcome, now_millis};
 use crate::store::{self, Store, StoreError, VersionRef, WatchDef, WatchState};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -131,7 +131,10 @@ pub async fn run_with<S: Store>(
     let mut task_slot: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut report = RunReport::default();
 
+    // A task is spawned only once it holds a concurrency permit, so at most
+    // `concurrency` check futures exist at a time, whatever the watch count.
     let spawn = |idx: usize,
+                 permit: tokio::sync::OwnedSemaphorePermit,
                  slot: &mut Slot,
                  running: &mut JoinSet<(usize, WatchState, Outcome)>,
                  task_slot: &mut HashMap<tokio::task::Id, usize>| {
@@ -141,12 +144,11 @@ pub async fn run_with<S: Store>(
         let fetcher = fetcher.clone();
         let store = store.clone();
         let writer_tx = writer_tx.clone();
-        let limit = limit.clone();
         let schedule = cfg.schedule.clone();
         let span = tracing::info_span!("check", watch = %spec.name, url = %spec.url);
         let handle = running.spawn(
             async move {
-                let _permit = limit.acquire_owned().await.ok();
+                let _permit = permit;
                 let record = check::run(&fetcher, store.as_ref(), &spec, &state, &schedule).await;
                 let (new_state, outcome) = writer::write(&writer_tx, record, &state).await;
                 if outcome.new_version
@@ -164,9 +166,9 @@ pub async fn run_with<S: Store>(
 
     // Handles one finished task: records the outcome, returns the slot to reschedule.
     let finish = |joined: Result<(tokio::task::Id, (usize, WatchState, Outcome)), tokio::task::JoinError>,
-                      slots: &mut Vec<Slot>,
-                      task_slot: &mut HashMap<tokio::task::Id, usize>,
-                      report: &mut RunReport|
+                  slots: &mut Vec<Slot>,
+                  task_slot: &mut HashMap<tokio::task::Id, usize>,
+                  report: &mut RunReport|
      -> Option<usize> {
         match joined {
             Ok((id, (idx, state, outcome))) => {
@@ -197,64 +199,63 @@ pub async fn run_with<S: Store>(
         }
     };
 
+    // Due watches wait in `ready` until a permit is free.
+    let mut ready: VecDeque<usize> = VecDeque::new();
+    let mut heap: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
     match mode {
-        Mode::Once => {
-            for idx in 0..slots.len() {
-                if shutdown.is_cancelled() {
-                    break;
-                }
-                spawn(idx, &mut slots[idx], &mut running, &mut task_slot);
-            }
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => break,
-                    joined = running.join_next_with_id() => match joined {
-                        Some(j) => { finish(j, &mut slots, &mut task_slot, &mut report); }
-                        None => break,
-                    },
-                }
-            }
-        }
+        Mode::Once => ready.extend(0..slots.len()),
         Mode::Daemon => {
             let now = now_millis();
-            let mut heap: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::with_capacity(slots.len());
+            heap.reserve(slots.len());
             for (idx, slot) in slots.iter_mut().enumerate() {
                 let due = timing::initial_due(&slot.spec.name, slot.state.next_due_at, now, cfg.schedule.startup_spread);
                 slot.state.next_due_at = Some(due);
                 heap.push(Reverse((due, idx)));
             }
-            loop {
-                let wait = heap
-                    .peek()
-                    .map(|Reverse((due, _))| Duration::from_millis(u64::try_from(due - now_millis()).unwrap_or(0)))
-                    .unwrap_or(Duration::from_secs(3600));
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => break,
-                    Some(joined) = running.join_next_with_id() => {
-                        if let Some(idx) = finish(joined, &mut slots, &mut task_slot, &mut report) {
-                            let due = slots[idx].state.next_due_at.unwrap_or_else(|| now_millis() + 60_000);
-                            heap.push(Reverse((due, idx)));
-                        }
+        }
+    }
+    loop {
+        while let Some(&idx) = ready.front() {
+            let Ok(permit) = limit.clone().try_acquire_owned() else { break };
+            ready.pop_front();
+            if let Some(slot) = slots.get_mut(idx) {
+                spawn(idx, permit, slot, &mut running, &mut task_slot);
+            }
+        }
+        if mode == Mode::Once && ready.is_empty() && running.is_empty() {
+            break;
+        }
+        let wait = heap
+            .peek()
+            .map(|Reverse((due, _))| Duration::from_millis(u64::try_from(due - now_millis()).unwrap_or(0)))
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(joined) = running.join_next_with_id() => {
+                if let Some(idx) = finish(joined, &mut slots, &mut task_slot, &mut report)
+                    && mode == Mode::Daemon
+                {
+                    let due = slots[idx].state.next_due_at.unwrap_or_else(|| now_millis() + 60_000);
+                    heap.push(Reverse((due, idx)));
+                }
+            }
+            _ = tokio::time::sleep(wait), if mode == Mode::Daemon => {
+                let now = now_millis();
+                while let Some(Reverse((due, idx))) = heap.peek().copied() {
+                    if due > now {
+                        break;
                     }
-                    _ = tokio::time::sleep(wait) => {
-                        let now = now_millis();
-                        while let Some(Reverse((due, idx))) = heap.peek().copied() {
-                            if due > now {
-                                break;
-                            }
-                            heap.pop();
-                            if let Some(slot) = slots.get_mut(idx) {
-                                if slot.state.next_due_at != Some(due) || slot.running {
-                                    continue; // stale entry
-                                }
-                                spawn(idx, slot, &mut running, &mut task_slot);
-                            }
-                        }
+                    heap.pop();
+                    match slots.get(idx) {
+                        // A stale entry: the watch was rescheduled since.
+                        Some(slot) if slot.state.next_due_at != Some(due) || slot.running => {}
+                        Some(_) => ready.push_back(idx),
+                        None => {}
                     }
                 }
             }
+            else => break,
         }
     }
 

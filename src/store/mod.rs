@@ -138,7 +138,7 @@ pub struct Seen {
 /// What a commit assigned to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
-    pub check_id: i64,
+    /// The new version's id and number, if the record had one.
     pub version: Option<(i64, i64)>,
 }
 

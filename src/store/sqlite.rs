@@ -8,6 +8,7 @@
 
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use futures_util::TryStreamExt;
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
@@ -52,7 +53,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-8000");
+            .pragma("cache_size", "-2000");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -151,23 +152,36 @@ impl Store for SqliteStore {
     async fn sync_watches(&self, defs: &[WatchDef]) -> Result<Vec<WatchState>> {
         let now = crate::model::now_millis();
         let mut tx = self.pool.begin().await.map_err(q("starting the watch sync"))?;
-        let existing = sqlx::query("SELECT id, name, url FROM watches WHERE source = 'config'")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(q("listing watches"))?;
+        // Rows are streamed, not collected: 100,000 watches must not mean
+        // 100,000 materialized rows at once.
         let mut by_name = std::collections::HashMap::new();
-        for row in &existing {
+        let mut existing = sqlx::query("SELECT id, name, url, kind, tags, interval_ms, paused, active FROM watches WHERE source = 'config'")
+            .fetch(&mut *tx);
+        while let Some(row) = existing.try_next().await.map_err(q("listing watches"))? {
             let id: i64 = row.try_get("id").map_err(q("listing watches"))?;
             let name: String = row.try_get("name").map_err(q("listing watches"))?;
             let url: String = row.try_get("url").map_err(q("listing watches"))?;
-            by_name.insert(name, (id, url));
+            let kind: String = row.try_get("kind").map_err(q("listing watches"))?;
+            let tags: String = row.try_get("tags").map_err(q("listing watches"))?;
+            let interval_ms: i64 = row.try_get("interval_ms").map_err(q("listing watches"))?;
+            let paused: bool = row.try_get("paused").map_err(q("listing watches"))?;
+            let active: bool = row.try_get("active").map_err(q("listing watches"))?;
+            by_name.insert(name, (id, url, (kind, tags, interval_ms, paused, active)));
         }
+        drop(existing);
         let mut wanted = std::collections::HashSet::new();
         for d in defs {
             wanted.insert(d.name.as_str());
             let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
             match by_name.get(&d.name) {
-                Some((id, url)) => {
+                Some((_, url, (kind, old_tags, interval_ms, paused, active)))
+                    if url == &d.url
+                        && kind == d.kind.as_str()
+                        && old_tags == &tags
+                        && *interval_ms == d.interval_ms
+                        && *paused == d.paused
+                        && *active => {}
+                Some((id, url, _)) => {
                     // A new URL invalidates what was learned about the old one.
                     let reset = url != &d.url;
                     sqlx::query(
@@ -208,8 +222,8 @@ impl Store for SqliteStore {
                 }
             }
         }
-        for (name, (id, _)) in &by_name {
-            if !wanted.contains(name.as_str()) {
+        for (name, (id, _, (.., active))) in &by_name {
+            if *active && !wanted.contains(name.as_str()) {
                 sqlx::query("UPDATE watches SET active = 0 WHERE id = ?")
                     .bind(id)
                     .execute(&mut *tx)
@@ -217,7 +231,8 @@ impl Store for SqliteStore {
                     .map_err(q("deactivating a watch"))?;
             }
         }
-        let rows = sqlx::query(
+        let mut out = Vec::with_capacity(defs.len());
+        let mut rows = sqlx::query(
             "SELECT w.id, w.name, w.url, w.next_due_at, w.failure_streak, w.etag, w.last_modified, w.body_hash, w.rules_hash,
                     v.id AS vid, v.seq AS vseq, v.text_hash AS vhash
              FROM watches w
@@ -225,12 +240,8 @@ impl Store for SqliteStore {
              WHERE w.active = 1 AND w.paused = 0
              ORDER BY w.id",
         )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("loading watch states"))?;
-        tx.commit().await.map_err(q("committing the watch sync"))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
+        .fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await.map_err(q("loading watch states"))? {
             let e = || q("loading watch states");
             let vid: Option<i64> = row.try_get("vid").map_err(e())?;
             let last_version = match vid {
@@ -257,141 +268,26 @@ impl Store for SqliteStore {
                 last_version,
             });
         }
+        drop(rows);
+        tx.commit().await.map_err(q("committing the watch sync"))?;
         Ok(out)
     }
 
     async fn commit(&self, records: &[CheckRecord]) -> Result<Vec<Committed>> {
         let mut tx = self.pool.begin().await.map_err(q("starting a commit"))?;
-        let mut out = Vec::with_capacity(records.len());
-        for r in records {
-            let mut version = None;
-            if let Some(v) = &r.version {
-                for b in std::iter::once(&v.text).chain(std::iter::once(&v.body)).chain(v.links.iter()) {
-                    sqlx::query("INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?, ?, ?)")
-                        .bind(&b.hash[..])
-                        .bind(i64::try_from(b.size).unwrap_or(i64::MAX))
-                        .bind(&b.data)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(q("writing a blob"))?;
-                }
-                let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE watch_id = ?")
-                    .bind(r.watch_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(q("numbering a version"))?;
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO versions (watch_id, seq, created_at, text_hash, body_hash, links_hash, title, http_status, final_url, media_type, encoding, rules_hash)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(r.watch_id)
-                .bind(seq)
-                .bind(r.started_at)
-                .bind(&v.text.hash[..])
-                .bind(&v.body.hash[..])
-                .bind(v.links.as_ref().map(|b| b.hash.to_vec()))
-                .bind(&v.title)
-                .bind(i64::from(v.http_status))
-                .bind(&v.final_url)
-                .bind(&v.media_type)
-                .bind(&v.encoding)
-                .bind(&v.rules_hash[..])
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(q("writing a version"))?;
-                version = Some((id, seq));
+        let mut out = vec![Committed { version: None }; records.len()];
+        // Most checks find nothing new: their check rows and watch updates are
+        // written with a few multi-row statements instead of two each.
+        let light: Vec<&CheckRecord> = records.iter().filter(|r| r.version.is_none() && r.events.is_empty()).collect();
+        for chunk in light.chunks(LIGHT_CHUNK) {
+            insert_checks(&mut tx, chunk).await?;
+            update_watches(&mut tx, chunk).await?;
+        }
+        for (i, r) in records.iter().enumerate() {
+            if r.version.is_none() && r.events.is_empty() {
+                continue;
             }
-            let redirects = if r.redirects.is_empty() {
-                None
-            } else {
-                serde_json::to_string(&r.redirects).ok()
-            };
-            let check_id: i64 = sqlx::query_scalar(
-                "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status, error_class, error, bytes, final_url, redirects, version_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(r.watch_id)
-            .bind(r.started_at)
-            .bind(r.duration_ms)
-            .bind(r.outcome.as_str())
-            .bind(r.http_status.map(i64::from))
-            .bind(&r.error_class)
-            .bind(&r.error)
-            .bind(i64::try_from(r.bytes).unwrap_or(i64::MAX))
-            .bind(&r.final_url)
-            .bind(redirects)
-            .bind(version.map(|(id, _)| id))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(q("writing a check"))?;
-            if !r.events.is_empty() {
-                let prev: Option<i64> = match version {
-                    Some((id, _)) => sqlx::query_scalar(
-                        "SELECT id FROM versions WHERE watch_id = ? AND id < ? ORDER BY seq DESC LIMIT 1",
-                    )
-                    .bind(r.watch_id)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(q("finding the previous version"))?,
-                    None => None,
-                };
-                for ev in &r.events {
-                    sqlx::query(
-                        "INSERT INTO events (watch_id, kind, created_at, version_id, prev_version_id, data) VALUES (?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(r.watch_id)
-                    .bind(ev.kind.as_str())
-                    .bind(r.started_at)
-                    .bind(version.map(|(id, _)| id))
-                    .bind(prev)
-                    .bind(ev.data.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(q("writing an event"))?;
-                }
-            }
-            let s = &r.state;
-            let (seen, etag, lm, body_hash, rules_hash) = match &s.seen {
-                Some(seen) => (
-                    true,
-                    seen.validators.etag.clone(),
-                    seen.validators.last_modified.clone(),
-                    seen.body_hash.map(|h| h.to_vec()),
-                    Some(seen.rules_hash.to_vec()),
-                ),
-                None => (false, None, None, None, None),
-            };
-            sqlx::query(
-                "UPDATE watches SET next_due_at = ?, failure_streak = ?, last_check_at = ?, last_outcome = ?, last_status = ?,
-                    last_error = ?,
-                    etag = CASE WHEN ? THEN ? ELSE etag END,
-                    last_modified = CASE WHEN ? THEN ? ELSE last_modified END,
-                    body_hash = CASE WHEN ? THEN ? ELSE body_hash END,
-                    rules_hash = CASE WHEN ? THEN ? ELSE rules_hash END,
-                    last_change_at = COALESCE(?, last_change_at)
-                 WHERE id = ?",
-            )
-            .bind(s.next_due_at)
-            .bind(i64::from(s.failure_streak))
-            .bind(r.started_at)
-            .bind(r.outcome.as_str())
-            .bind(r.http_status.map(i64::from))
-            .bind(&r.error)
-            .bind(seen)
-            .bind(etag)
-            .bind(seen)
-            .bind(lm)
-            .bind(seen)
-            .bind(body_hash)
-            .bind(seen)
-            .bind(rules_hash)
-            .bind(s.changed_at)
-            .bind(r.watch_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("updating watch state"))?;
-            out.push(Committed { check_id, version });
+            out[i] = commit_one(&mut tx, r).await?;
         }
         tx.commit().await.map_err(q("committing checks"))?;
         Ok(out)
@@ -570,4 +466,200 @@ impl Store for SqliteStore {
             blobs: row.try_get("b").map_err(e())?,
         })
     }
+}
+
+/// Rows per multi-row statement (12 parameters each, well under SQLite's limit).
+const LIGHT_CHUNK: usize = 400;
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+/// Writes one record that has a version or events, statement by statement.
+async fn commit_one(tx: &mut Tx<'_>, r: &CheckRecord) -> Result<Committed> {
+        let mut version = None;
+        if let Some(v) = &r.version {
+            for b in std::iter::once(&v.text).chain(std::iter::once(&v.body)).chain(v.links.iter()) {
+                sqlx::query("INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?, ?, ?)")
+                    .bind(&b.hash[..])
+                    .bind(i64::try_from(b.size).unwrap_or(i64::MAX))
+                    .bind(&b.data)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(q("writing a blob"))?;
+            }
+            let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE watch_id = ?")
+                .bind(r.watch_id)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(q("numbering a version"))?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO versions (watch_id, seq, created_at, text_hash, body_hash, links_hash, title, http_status, final_url, media_type, encoding, rules_hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(r.watch_id)
+            .bind(seq)
+            .bind(r.started_at)
+            .bind(&v.text.hash[..])
+            .bind(&v.body.hash[..])
+            .bind(v.links.as_ref().map(|b| b.hash.to_vec()))
+            .bind(&v.title)
+            .bind(i64::from(v.http_status))
+            .bind(&v.final_url)
+            .bind(&v.media_type)
+            .bind(&v.encoding)
+            .bind(&v.rules_hash[..])
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(q("writing a version"))?;
+            version = Some((id, seq));
+        }
+        let redirects = if r.redirects.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&r.redirects).ok()
+        };
+        sqlx::query(
+            "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status, error_class, error, bytes, final_url, redirects, version_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.watch_id)
+        .bind(r.started_at)
+        .bind(r.duration_ms)
+        .bind(r.outcome.as_str())
+        .bind(r.http_status.map(i64::from))
+        .bind(&r.error_class)
+        .bind(&r.error)
+        .bind(i64::try_from(r.bytes).unwrap_or(i64::MAX))
+        .bind(&r.final_url)
+        .bind(redirects)
+        .bind(version.map(|(id, _)| id))
+        .execute(&mut **tx)
+        .await
+        .map_err(q("writing a check"))?;
+        if !r.events.is_empty() {
+            let prev: Option<i64> = match version {
+                Some((id, _)) => sqlx::query_scalar(
+                    "SELECT id FROM versions WHERE watch_id = ? AND id < ? ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(r.watch_id)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(q("finding the previous version"))?,
+                None => None,
+            };
+            for ev in &r.events {
+                sqlx::query(
+                    "INSERT INTO events (watch_id, kind, created_at, version_id, prev_version_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(r.watch_id)
+                .bind(ev.kind.as_str())
+                .bind(r.started_at)
+                .bind(version.map(|(id, _)| id))
+                .bind(prev)
+                .bind(ev.data.to_string())
+                .execute(&mut **tx)
+                .await
+                .map_err(q("writing an event"))?;
+            }
+        }
+        let s = &r.state;
+        let (seen, etag, lm, body_hash, rules_hash) = match &s.seen {
+            Some(seen) => (
+                true,
+                seen.validators.etag.clone(),
+                seen.validators.last_modified.clone(),
+                seen.body_hash.map(|h| h.to_vec()),
+                Some(seen.rules_hash.to_vec()),
+            ),
+            None => (false, None, None, None, None),
+        };
+        sqlx::query(
+            "UPDATE watches SET next_due_at = ?, failure_streak = ?, last_check_at = ?, last_outcome = ?, last_status = ?,
+                last_error = ?,
+                etag = CASE WHEN ? THEN ? ELSE etag END,
+                last_modified = CASE WHEN ? THEN ? ELSE last_modified END,
+                body_hash = CASE WHEN ? THEN ? ELSE body_hash END,
+                rules_hash = CASE WHEN ? THEN ? ELSE rules_hash END,
+                last_change_at = COALESCE(?, last_change_at)
+             WHERE id = ?",
+        )
+        .bind(s.next_due_at)
+        .bind(i64::from(s.failure_streak))
+        .bind(r.started_at)
+        .bind(r.outcome.as_str())
+        .bind(r.http_status.map(i64::from))
+        .bind(&r.error)
+        .bind(seen)
+        .bind(etag)
+        .bind(seen)
+        .bind(lm)
+        .bind(seen)
+        .bind(body_hash)
+        .bind(seen)
+        .bind(rules_hash)
+        .bind(s.changed_at)
+        .bind(r.watch_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(q("updating watch state"))?;
+        Ok(Committed { version })
+}
+
+fn redirects_json(r: &CheckRecord) -> Option<String> {
+    if r.redirects.is_empty() { None } else { serde_json::to_string(&r.redirects).ok() }
+}
+
+/// One multi-row INSERT for the check rows of records without a version.
+async fn insert_checks(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
+    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status, error_class, error, bytes, final_url, redirects) ",
+    );
+    qb.push_values(chunk, |mut b, r| {
+        b.push_bind(r.watch_id)
+            .push_bind(r.started_at)
+            .push_bind(r.duration_ms)
+            .push_bind(r.outcome.as_str())
+            .push_bind(r.http_status.map(i64::from))
+            .push_bind(r.error_class.clone())
+            .push_bind(r.error.clone())
+            .push_bind(i64::try_from(r.bytes).unwrap_or(i64::MAX))
+            .push_bind(r.final_url.clone())
+            .push_bind(redirects_json(r));
+    });
+    qb.build().execute(&mut **tx).await.map_err(q("writing checks"))?;
+    Ok(())
+}
+
+/// One multi-row UPDATE ... FROM (VALUES ...) for the watches of records without a version.
+async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
+    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "WITH v(id, next_due_at, failure_streak, last_check_at, last_outcome, last_status, last_error, seen, etag, last_modified, body_hash, rules_hash) AS (",
+    );
+    qb.push_values(chunk, |mut b, r| {
+        let s = &r.state;
+        let seen = s.seen.as_ref();
+        b.push_bind(r.watch_id)
+            .push_bind(s.next_due_at)
+            .push_bind(i64::from(s.failure_streak))
+            .push_bind(r.started_at)
+            .push_bind(r.outcome.as_str())
+            .push_bind(r.http_status.map(i64::from))
+            .push_bind(r.error.clone())
+            .push_bind(seen.is_some())
+            .push_bind(seen.and_then(|x| x.validators.etag.clone()))
+            .push_bind(seen.and_then(|x| x.validators.last_modified.clone()))
+            .push_bind(seen.and_then(|x| x.body_hash.map(|h| h.to_vec())))
+            .push_bind(seen.map(|x| x.rules_hash.to_vec()));
+    });
+    qb.push(
+        ") UPDATE watches SET next_due_at = v.next_due_at, failure_streak = v.failure_streak, last_check_at = v.last_check_at,
+            last_outcome = v.last_outcome, last_status = v.last_status, last_error = v.last_error,
+            etag = CASE WHEN v.seen THEN v.etag ELSE watches.etag END,
+            last_modified = CASE WHEN v.seen THEN v.last_modified ELSE watches.last_modified END,
+            body_hash = CASE WHEN v.seen THEN v.body_hash ELSE watches.body_hash END,
+            rules_hash = CASE WHEN v.seen THEN v.rules_hash ELSE watches.rules_hash END
+         FROM v WHERE watches.id = v.id",
+    );
+    qb.build().execute(&mut **tx).await.map_err(q("updating watch states"))?;
+    Ok(())
 }
