@@ -78,6 +78,7 @@ fn base_record(spec_id: i64, started_at: Millis, outcome: CheckOutcome) -> Check
         final_url: None,
         redirects: Vec::new(),
         version: None,
+        prev_version_id: None,
         events: Vec::new(),
         state: StateUpdate::default(),
     }
@@ -253,16 +254,14 @@ async fn content<S: Store>(
         Verdict::Same => {}
     }
 
-    let blobs = (|| -> std::io::Result<(Blob, Blob, Option<Blob>)> {
-        let links = if extracted.links.is_empty() {
-            None
-        } else {
-            let json = serde_json::to_vec(&extracted.links).unwrap_or_default();
-            Some(Blob::compress(&json)?)
-        };
-        Ok((Blob::compress(text.as_bytes())?, Blob::compress(&f.body)?, links))
+    // The text is compressed against its own body, of which it is mostly a
+    // copy. The links are not stored: they are re-derived from the body.
+    let blobs = (|| -> std::io::Result<(Blob, Blob)> {
+        let body = Blob::compress(&f.body)?;
+        let text = Blob::compress_with(text.as_bytes(), (&body.hash, &f.body))?;
+        Ok((text, body))
     })();
-    let (text_blob, body_blob, links_blob) = match blobs {
+    let (text_blob, body_blob) = match blobs {
         Ok(b) => b,
         Err(e) => {
             let mut r = http_error(spec, state, schedule, started_at, &f);
@@ -274,10 +273,11 @@ async fn content<S: Store>(
     };
     let mut r = success(spec, state.id, started_at, &f, CheckOutcome::NewVersion, seen(body_hash), schedule);
     r.state.changed_at = Some(started_at);
+    r.prev_version_id = state.last_version.as_ref().map(|v| v.id);
     r.version = Some(NewVersion {
+        seq: to_seq,
         text: text_blob,
         body: body_blob,
-        links: links_blob,
         title: extracted.title,
         http_status: f.status,
         final_url: f.final_url.to_string(),

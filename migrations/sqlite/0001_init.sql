@@ -28,11 +28,15 @@ CREATE TABLE watches (
 );
 
 -- Content-addressed, zstd-compressed bodies and texts (key: blake3 of the raw content).
+-- `dict` names the blob whose raw content was the zstd dictionary: a version's
+-- text is compressed against its own body, of which it is mostly a copy.
 CREATE TABLE blobs (
     hash BLOB    PRIMARY KEY,
     size INTEGER NOT NULL,
+    dict BLOB,
     data BLOB    NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX blobs_dict ON blobs(dict) WHERE dict IS NOT NULL;
 
 CREATE TABLE versions (
     id          INTEGER PRIMARY KEY,
@@ -41,7 +45,6 @@ CREATE TABLE versions (
     created_at  INTEGER NOT NULL,
     text_hash   BLOB    NOT NULL,
     body_hash   BLOB    NOT NULL,
-    links_hash  BLOB,
     title       TEXT,
     http_status INTEGER NOT NULL,
     final_url   TEXT    NOT NULL,
@@ -52,7 +55,6 @@ CREATE TABLE versions (
 );
 CREATE INDEX versions_text ON versions(text_hash);
 CREATE INDEX versions_body ON versions(body_hash);
-CREATE INDEX versions_links ON versions(links_hash);
 
 CREATE TABLE checks (
     id          INTEGER PRIMARY KEY,

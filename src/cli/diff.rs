@@ -42,6 +42,12 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     let Some(newest) = newest.first() else {
         return Err(CliError::Failed(format!("watch `{}` has no versions yet", w.name)));
     };
+    if args.from.is_none() && args.to.is_none() && newest.seq < 2 {
+        return Err(CliError::Failed(format!(
+            "watch `{}` has one version so far: nothing to compare it with (`palimpsest history {}` shows it)",
+            w.name, w.name
+        )));
+    }
     let to = args.to.unwrap_or(newest.seq);
     let from = args.from.unwrap_or(to - 1);
     let get = |seq: i64| {

@@ -18,8 +18,9 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     let store = super::open_store(&cfg).await?;
     let mut list = store.watch_summaries().await.map_err(|e| CliError::Failed(e.to_string()))?;
     // Config watches not yet seen by the daemon are listed too, as `new`.
+    let known: std::collections::HashSet<String> = list.iter().map(|s| s.name.clone()).collect();
     for w in &cfg.watches {
-        if !list.iter().any(|s| s.name == w.name) {
+        if !known.contains(&w.name) {
             list.push(crate::store::WatchSummary {
                 id: 0,
                 name: w.name.clone(),

@@ -32,7 +32,8 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub smtp: Option<SmtpConfig>,
     pub server: ServerConfig,
-    pub watches: Vec<WatchSpec>,
+    /// Shared with the scheduler as they are: a watch list is never copied.
+    pub watches: Vec<Arc<WatchSpec>>,
     pub channels: Vec<ChannelSpec>,
     pub subscriptions: Vec<SubscriptionSpec>,
 }
@@ -271,6 +272,6 @@ impl Config {
 
     /// Looks a watch up by name.
     pub fn watch(&self, name: &str) -> Option<&WatchSpec> {
-        self.watches.iter().find(|w| w.name == name)
+        self.watches.iter().find(|w| w.name == name).map(|w| &**w)
     }
 }

@@ -17,9 +17,11 @@ pub fn validate_source(
 ) -> Result<Config, ConfigError> {
     let mut v = Validator {
         src: text,
+        line_starts: std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect(),
+        rules_cache: HashMap::new(),
         diags: Vec::new(),
     };
-    let raw: RawConfig = match toml::from_str(text) {
+    let (raw, groups) = match parse_raw(text) {
         Ok(r) => r,
         Err(e) => {
             let span = e.span();
@@ -27,12 +29,149 @@ pub fn validate_source(
             return Err(v.finish(file));
         }
     };
-    let cfg = v.config(raw, base_dir);
+    let cfg = v.config(raw, groups, base_dir);
     if v.diags.is_empty() {
         Ok(cfg)
     } else {
         Err(v.finish(file))
     }
+}
+
+/// Above this size a config is parsed in groups of `[[watch]]` tables.
+const GROUP_BYTES: usize = 1 << 20;
+
+/// Parses the TOML. The toml crate holds every token and parse event of a
+/// document at once (about 1.3 KB per watch), so a list of 100,000 watches
+/// is parsed in groups of about a megabyte instead: each group is the
+/// original text at its original offsets (the text before it blanked to
+/// spaces), so every span, and every error's line and column, stays true.
+/// Anything unusual (a group that does not parse, a table defined in two
+/// groups) falls back to parsing the whole document, whose answer is the
+/// authoritative one.
+/// Returns the config and, for a big file, the groups whose watches are
+/// to be parsed again one by one (`raw.watch` is then empty).
+fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Range<usize>>), toml::de::Error> {
+    let whole = || toml::from_str::<RawConfig>(text).map(|r| (r, Vec::new()));
+    if text.len() <= 2 * GROUP_BYTES {
+        return whole();
+    }
+    let cuts = watch_headers(text);
+    let mut bounds = vec![0];
+    for cut in cuts {
+        if cut - bounds.last().copied().unwrap_or(0) >= GROUP_BYTES {
+            bounds.push(cut);
+        }
+    }
+    bounds.push(text.len());
+    let mut merged = RawConfig::default();
+    let mut buf = String::with_capacity(text.len());
+    for pair in bounds.windows(2) {
+        let (start, end) = (pair[0], pair[1]);
+        let Some(part_text) = text.get(start..end) else {
+            return whole();
+        };
+        buf.clear();
+        buf.extend(std::iter::repeat_n(' ', start));
+        buf.push_str(part_text);
+        let Ok(mut part) = toml::from_str::<RawConfig>(&buf) else {
+            return whole();
+        };
+        part.watch = Vec::new();
+        if !merge(&mut merged, part) {
+            return whole();
+        }
+    }
+    let groups = bounds.windows(2).map(|p| p[0]..p[1]).collect();
+    Ok((merged, groups))
+}
+
+/// Folds one group into the whole; false when a table is defined twice.
+fn merge(into: &mut RawConfig, part: RawConfig) -> bool {
+    fn one<T>(a: &mut Option<T>, b: Option<T>) -> bool {
+        match (a.is_some(), b) {
+            (true, Some(_)) => false,
+            (false, Some(v)) => {
+                *a = Some(v);
+                true
+            }
+            (_, None) => true,
+        }
+    }
+    let ok = one(&mut into.storage, part.storage)
+        && one(&mut into.fetch, part.fetch)
+        && one(&mut into.schedule, part.schedule)
+        && one(&mut into.defaults, part.defaults)
+        && one(&mut into.smtp, part.smtp)
+        && one(&mut into.server, part.server);
+    into.watch.extend(part.watch);
+    into.channel.extend(part.channel);
+    into.subscription.extend(part.subscription);
+    ok
+}
+
+/// Byte offsets of the lines that open a `[[watch]]` table at the top
+/// level: not inside a string, a multi-line string or an array.
+fn watch_headers(text: &str) -> Vec<usize> {
+    #[derive(PartialEq)]
+    enum S {
+        Normal,
+        Basic,
+        Literal,
+        MlBasic,
+        MlLiteral,
+        Comment,
+    }
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut state = S::Normal;
+    let mut depth = 0i32;
+    let mut line_start = true;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if line_start && state == S::Normal && depth == 0 {
+            let rest = &b[i..];
+            let indent = rest.iter().take_while(|c| **c == b' ' || **c == b'\t').count();
+            if rest[indent..].starts_with(b"[[watch]]") {
+                out.push(i);
+            }
+        }
+        line_start = c == b'\n';
+        match state {
+            S::Normal => match c {
+                b'#' => state = S::Comment,
+                b'"' if b[i..].starts_with(b"\"\"\"") => {
+                    state = S::MlBasic;
+                    i += 2;
+                }
+                b'\'' if b[i..].starts_with(b"'''") => {
+                    state = S::MlLiteral;
+                    i += 2;
+                }
+                b'"' => state = S::Basic,
+                b'\'' => state = S::Literal,
+                b'[' => depth += 1,
+                b']' => depth -= 1,
+                _ => {}
+            },
+            S::Comment if c == b'\n' => state = S::Normal,
+            S::Basic if c == b'\\' => i += 1,
+            S::Basic if c == b'"' || c == b'\n' => state = S::Normal,
+            S::Literal if c == b'\'' || c == b'\n' => state = S::Normal,
+            S::MlBasic if c == b'\\' => i += 1,
+            S::MlBasic if b[i..].starts_with(b"\"\"\"") => {
+                state = S::Normal;
+                i += 2;
+            }
+            S::MlLiteral if b[i..].starts_with(b"'''") => {
+                state = S::Normal;
+                i += 2;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
 }
 
 fn parse_hint(message: &str) -> Option<String> {
@@ -47,18 +186,30 @@ fn parse_hint(message: &str) -> Option<String> {
     }
 }
 
+/// `[defaults]` for watches, resolved once.
+struct WatchDefaults {
+    interval: Duration,
+    terms: Vec<String>,
+    keep: Option<i64>,
+    keep_for: Option<S>,
+}
+
+type RulesCache = HashMap<(Option<String>, Vec<String>, Vec<String>), Arc<crate::extract::Rules>>;
+
 struct Validator<'a> {
     src: &'a str,
+    /// Byte offset of every line's start, for line:column in O(log n).
+    line_starts: Vec<usize>,
+    rules_cache: RulesCache,
     diags: Vec<Diagnostic>,
 }
 
 impl Validator<'_> {
     fn location(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.src.len());
-        let before = self.src.get(..offset).unwrap_or(self.src);
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |p| p + 1);
-        let col = before.get(line_start..).map_or(1, |s| s.chars().count() + 1);
+        let line = self.line_starts.partition_point(|s| *s <= offset).max(1);
+        let line_start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let col = self.src.get(line_start..offset).map_or(1, |s| s.chars().count() + 1);
         (line, col)
     }
 
@@ -136,7 +287,7 @@ impl Validator<'_> {
         value as usize
     }
 
-    fn config(&mut self, raw: RawConfig, base_dir: Option<&Path>) -> Config {
+    fn config(&mut self, raw: RawConfig, groups: Vec<Range<usize>>, base_dir: Option<&Path>) -> Config {
         let storage = self.storage(&raw, base_dir);
         let fetch = self.fetch(&raw);
         let schedule = {
@@ -158,7 +309,7 @@ impl Validator<'_> {
         };
         let smtp = raw.smtp.as_ref().and_then(|s| self.smtp(s));
         let server = self.server(&raw);
-        let watches = self.watches(&raw);
+        let watches = self.watches(&raw, &groups);
         let channels = self.channels(&raw, smtp.is_some());
         let subscriptions = self.subscriptions(&raw, &watches, &channels);
         Config {
@@ -410,7 +561,7 @@ impl Validator<'_> {
         ServerConfig { listen, public_url }
     }
 
-    fn watches(&mut self, raw: &RawConfig) -> Vec<WatchSpec> {
+    fn watches(&mut self, raw: &RawConfig, groups: &[Range<usize>]) -> Vec<Arc<WatchSpec>> {
         let d = raw.defaults.as_ref();
         let default_interval = d.map_or(defaults::INTERVAL, |d| {
             self.duration(&d.interval, defaults::INTERVAL, "interval")
@@ -422,121 +573,172 @@ impl Validator<'_> {
         let default_keep = d.and_then(|d| d.keep_versions.as_ref()).map(|k| *k.get_ref());
         let default_keep_for = d.and_then(|d| d.keep_for.clone());
 
+        let d = WatchDefaults { interval: default_interval, terms: default_terms, keep: default_keep, keep_for: default_keep_for };
         let mut names: HashMap<String, usize> = HashMap::new();
-        let mut out = Vec::with_capacity(raw.watch.len());
-        for (i, w) in raw.watch.iter().enumerate() {
-            let span = w.span();
-            let w = w.get_ref();
-            let name = match &w.name {
-                Some(n) => {
-                    let name = n.get_ref().trim().to_string();
-                    if !valid_name(&name) {
-                        self.err(
-                            n.span(),
-                            format!("watch name `{name}` is not usable"),
-                            "use 1 to 100 letters, digits, `.`, `_` or `-`, not starting with a digit-only form (ids are numbers)",
-                        );
-                    } else if let Some(first) = names.insert(name.clone(), i) {
-                        self.err(
-                            n.span(),
-                            format!("watch name `{name}` is used twice (also by watch #{})", first + 1),
-                            "every watch needs its own name",
-                        );
-                    }
-                    name
-                }
-                None => {
-                    self.err(span.clone(), format!("watch #{} has no `name`", i + 1), "add name = \"...\"");
-                    String::new()
-                }
-            };
-            let url = match &w.url {
-                Some(u) => self.env_str(u).and_then(|text| match parse_watch_url(&text) {
-                    Ok(url) => Some(url),
+        let mut out = Vec::with_capacity(raw.watch.len().max(groups.len()));
+        if groups.is_empty() {
+            for (i, w) in raw.watch.iter().enumerate() {
+                out.push(self.watch(i, w, &d, &mut names));
+            }
+        } else {
+            // A big file: the watches are parsed again group by group, so
+            // only one group's raw tables exist at a time.
+            let mut buf = String::new();
+            for g in groups {
+                let Some(part_text) = self.src.get(g.clone()) else { continue };
+                buf.clear();
+                buf.extend(std::iter::repeat_n(' ', g.start));
+                buf.push_str(part_text);
+                let part: RawConfig = match toml::from_str(&buf) {
+                    Ok(p) => p,
                     Err(e) => {
-                        self.err(u.span(), e, "write a full URL like \"https://example.org/news/1.html\"");
-                        None
+                        self.push(e.span(), e.message().trim().to_string(), parse_hint(e.message()));
+                        continue;
                     }
-                }),
-                None => {
-                    self.err(span.clone(), format!("watch `{name}` has no `url`"), "add url = \"https://...\"");
-                    None
-                }
-            };
-            let kind = match &w.kind {
-                Some(k) => WatchKind::parse(k.get_ref()).unwrap_or_else(|| {
-                    self.err(
-                        k.span(),
-                        format!("`kind` must be \"page\" or \"listing\", not \"{}\"", k.get_ref()),
-                        "",
-                    );
-                    WatchKind::Page
-                }),
-                None => WatchKind::Page,
-            };
-            let follow = w.follow.unwrap_or(false);
-            if follow && kind != WatchKind::Listing {
-                self.err(
-                    span.clone(),
-                    format!("watch `{name}` has `follow = true` but is not a listing"),
-                    "add kind = \"listing\", or remove follow",
-                );
-            }
-            let interval = match &w.interval {
-                Some(_) => self.duration(&w.interval, default_interval, "interval"),
-                None => default_interval,
-            };
-            if interval < defaults::MIN_INTERVAL {
-                if let Some(s) = &w.interval {
-                    self.err(s.span(), "`interval` must be at least 1s", "");
+                };
+                for w in &part.watch {
+                    let i = out.len();
+                    out.push(self.watch(i, w, &d, &mut names));
                 }
             }
-            let mut tags = Vec::new();
-            for t in &w.tags {
-                let tag = t.get_ref().trim();
-                if !valid_name(tag) {
-                    self.err(t.span(), format!("tag `{tag}` is not usable"), "use letters, digits, `.`, `_` or `-`");
-                } else if !tags.iter().any(|x: &String| x == tag) {
-                    tags.push(tag.to_string());
-                }
-            }
-            let rules = self.rules(w);
-            let terms = match &w.terms {
-                Some(t) => t.iter().map(|s| s.get_ref().clone()).collect(),
-                None => default_terms.clone(),
-            };
-            let keep_versions = match w.keep_versions.as_ref().map(|k| (*k.get_ref(), Some(k.span()))) {
-                Some((n, _)) if n >= 1 && n <= u32::MAX as i64 => Some(n as u32),
-                Some((_, span)) => {
-                    self.err(span.unwrap_or(0..0), "`keep_versions` must be at least 1", "the newest version is always kept");
-                    None
-                }
-                None => default_keep.and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1),
-            };
-            let keep_for_src = w.keep_for.clone().or_else(|| default_keep_for.clone());
-            let keep_for = keep_for_src
-                .as_ref()
-                .map(|_| self.duration(&keep_for_src, Duration::from_secs(1), "keep_for"));
-            out.push(WatchSpec {
-                name,
-                url: url.unwrap_or_else(placeholder_url),
-                kind,
-                follow,
-                interval,
-                tags,
-                rules: Arc::new(rules),
-                terms,
-                retention: Retention {
-                    keep_versions,
-                    keep_for,
-                },
-                paused: w.paused.unwrap_or(false),
-            });
         }
         out
     }
 
-    fn rules(&mut self, w: &raw::RawWatch) -> crate::extract::Rules {
+    fn watch(
+        &mut self,
+        i: usize,
+        w: &Spanned<raw::RawWatch>,
+        d: &WatchDefaults,
+        names: &mut HashMap<String, usize>,
+    ) -> Arc<WatchSpec> {
+        let (default_interval, default_keep, default_keep_for) = (d.interval, d.keep, d.keep_for.clone());
+        let span = w.span();
+        let w = w.get_ref();
+        let name = match &w.name {
+            Some(n) => {
+                let name = n.get_ref().trim().to_string();
+                if !valid_name(&name) {
+                    self.err(
+                        n.span(),
+                        format!("watch name `{name}` is not usable"),
+                        "use 1 to 100 letters, digits, `.`, `_` or `-`, not starting with a digit-only form (ids are numbers)",
+                    );
+                } else if let Some(first) = names.insert(name.clone(), i) {
+                    self.err(
+                        n.span(),
+                        format!("watch name `{name}` is used twice (also by watch #{})", first + 1),
+                        "every watch needs its own name",
+                    );
+                }
+                name
+            }
+            None => {
+                self.err(span.clone(), format!("watch #{} has no `name`", i + 1), "add name = \"...\"");
+                String::new()
+            }
+        };
+        let url = match &w.url {
+            Some(u) => self.env_str(u).and_then(|text| match parse_watch_url(&text) {
+                Ok(url) => Some(url),
+                Err(e) => {
+                    self.err(u.span(), e, "write a full URL like \"https://example.org/news/1.html\"");
+                    None
+                }
+            }),
+            None => {
+                self.err(span.clone(), format!("watch `{name}` has no `url`"), "add url = \"https://...\"");
+                None
+            }
+        };
+        let kind = match &w.kind {
+            Some(k) => WatchKind::parse(k.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    k.span(),
+                    format!("`kind` must be \"page\" or \"listing\", not \"{}\"", k.get_ref()),
+                    "",
+                );
+                WatchKind::Page
+            }),
+            None => WatchKind::Page,
+        };
+        let follow = w.follow.unwrap_or(false);
+        if follow && kind != WatchKind::Listing {
+            self.err(
+                span.clone(),
+                format!("watch `{name}` has `follow = true` but is not a listing"),
+                "add kind = \"listing\", or remove follow",
+            );
+        }
+        let interval = match &w.interval {
+            Some(_) => self.duration(&w.interval, default_interval, "interval"),
+            None => default_interval,
+        };
+        if interval < defaults::MIN_INTERVAL {
+            if let Some(s) = &w.interval {
+                self.err(s.span(), "`interval` must be at least 1s", "");
+            }
+        }
+        let mut tags = Vec::new();
+        for t in &w.tags {
+            let tag = t.get_ref().trim();
+            if !valid_name(tag) {
+                self.err(t.span(), format!("tag `{tag}` is not usable"), "use letters, digits, `.`, `_` or `-`");
+            } else if !tags.iter().any(|x: &String| x == tag) {
+                tags.push(tag.to_string());
+            }
+        }
+        let rules = self.rules(w);
+        let terms = match &w.terms {
+            Some(t) => t.iter().map(|s| s.get_ref().clone()).collect(),
+            None => d.terms.clone(),
+        };
+        let keep_versions = match w.keep_versions.as_ref().map(|k| (*k.get_ref(), Some(k.span()))) {
+            Some((n, _)) if n >= 1 && n <= u32::MAX as i64 => Some(n as u32),
+            Some((_, span)) => {
+                self.err(span.unwrap_or(0..0), "`keep_versions` must be at least 1", "the newest version is always kept");
+                None
+            }
+            None => default_keep.and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1),
+        };
+        let keep_for_src = w.keep_for.clone().or_else(|| default_keep_for.clone());
+        let keep_for = keep_for_src
+            .as_ref()
+            .map(|_| self.duration(&keep_for_src, Duration::from_secs(1), "keep_for"));
+        Arc::new(WatchSpec {
+            name,
+            url: url.unwrap_or_else(placeholder_url),
+            kind,
+            follow,
+            interval,
+            tags,
+            rules,
+            terms,
+            retention: Retention {
+                keep_versions,
+                keep_for,
+            },
+            paused: w.paused.unwrap_or(false),
+        })
+    }
+
+    /// Compiles a watch's rules; identical rules are compiled once and
+    /// shared (a hundred thousand watches without selectors share one).
+    fn rules(&mut self, w: &raw::RawWatch) -> Arc<crate::extract::Rules> {
+        let key = (
+            w.select.as_ref().map(|s| s.get_ref().clone()),
+            w.exclude.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>(),
+            w.ignore.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>(),
+        );
+        if let Some(r) = self.rules_cache.get(&key) {
+            return r.clone();
+        }
+        let compiled = Arc::new(self.compile_rules(w));
+        self.rules_cache.insert(key, compiled.clone());
+        compiled
+    }
+
+    fn compile_rules(&mut self, w: &raw::RawWatch) -> crate::extract::Rules {
         use crate::extract::Rules;
         let mut ok = true;
         if let Some(sel) = &w.select {
@@ -680,7 +882,7 @@ impl Validator<'_> {
     fn subscriptions(
         &mut self,
         raw: &RawConfig,
-        watches: &[WatchSpec],
+        watches: &[Arc<WatchSpec>],
         channels: &[ChannelSpec],
     ) -> Vec<SubscriptionSpec> {
         let mut out = Vec::new();
@@ -751,7 +953,7 @@ impl Validator<'_> {
         out
     }
 
-    fn names(&mut self, names: Vec<String>, span: Range<usize>, watches: &[WatchSpec]) -> WatchSelector {
+    fn names(&mut self, names: Vec<String>, span: Range<usize>, watches: &[Arc<WatchSpec>]) -> WatchSelector {
         for n in &names {
             if !watches.iter().any(|w| &w.name == n) {
                 self.err(
@@ -863,6 +1065,32 @@ ignore = ['(unclosed']
         assert!(joined.contains("t.toml:10:10: `select` is not a CSS selector"), "{joined}");
         assert!(joined.contains("t.toml:11:11: `ignore` entry is not a regular expression"), "{joined}");
         assert!(joined.contains("5 problems"), "{joined}");
+    }
+
+    #[test]
+    fn big_configs_parse_in_groups_with_true_positions() {
+        let mut text = String::from("[fetch]\ntimeout = \"3s\"\n\n");
+        let n = 30_000;
+        for i in 0..n {
+            text.push_str(&format!("[[watch]]\nname = \"w{i}\"\nurl = \"https://example.org/{i}\"\ntags = [\"a\", \"b\"]\nignore = ['x', \"\"\"\n[[watch]]\"\"\"]\n\n"));
+        }
+        text.push_str("[[channel]]\nname = \"h\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1/h\"\n");
+        assert!(text.len() > 3 * GROUP_BYTES);
+        let (grouped, groups) = parse_raw(&text).expect("parses");
+        assert!(groups.len() > 2, "{} groups", groups.len());
+        assert_eq!(grouped.channel.len(), 1);
+        let cfg = validate_source(&text, "big.toml", None).expect("valid");
+        assert_eq!(cfg.watches.len(), n);
+        assert_eq!(cfg.watches[n - 1].name, format!("w{}", n - 1));
+        assert_eq!(cfg.fetch.timeout, Duration::from_secs(3));
+        // An error late in a big file keeps its line number.
+        text.push_str("[[watch]]\nname = \"late\"\nurl = \"ftp://x/\"\n");
+        let lines = text.matches('\n').count();
+        let err = validate_source(&text, "big.toml", None).expect_err("bad url");
+        assert!(err.to_string().contains(&format!("big.toml:{lines}:7:")), "{err}");
+        // A table defined twice is the whole parser's error.
+        text.push_str("[fetch]\ntimeout = \"4s\"\n");
+        assert!(validate_source(&text, "big.toml", None).is_err());
     }
 
     #[test]

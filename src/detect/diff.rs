@@ -60,16 +60,28 @@ impl Line {
 /// Lines of context around each change.
 pub const CONTEXT: usize = 2;
 
+/// Time for the line diff; past it `similar` falls back to a coarser answer.
+const LINE_DEADLINE: Duration = Duration::from_secs(2);
+/// Total time for word-level highlights within one diff; past it, changed
+/// lines are shown whole. A page rewritten from top to bottom must not cost
+/// seconds of CPU for highlights nobody reads.
+const WORD_BUDGET: Duration = Duration::from_millis(5);
+/// Line pairs less alike than this are shown as whole removed/added lines.
+const MIN_WORD_RATIO: f32 = 0.4;
+
 /// Diffs two texts (lines separated by `\n`).
 pub fn diff(old: &str, new: &str) -> Diff {
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let started = Instant::now();
     // A last line without its newline would differ from the same line with one.
     let with_nl = |s: &str| if s.is_empty() || s.ends_with('\n') { s.to_string() } else { format!("{s}\n") };
     let (old_nl, new_nl) = (with_nl(old), with_nl(new));
     let td = TextDiff::configure()
         .algorithm(Algorithm::Patience)
-        .deadline(deadline)
+        .deadline(started + LINE_DEADLINE)
         .diff_lines(&old_nl, &new_nl);
+    let old_lines: Vec<&str> = td.old_slices().iter().map(|l| l.trim_end_matches('\n')).collect();
+    let new_lines: Vec<&str> = td.new_slices().iter().map(|l| l.trim_end_matches('\n')).collect();
+    let word_deadline = started + LINE_DEADLINE.min(started.elapsed() + WORD_BUDGET);
     let mut out = Diff::default();
     for group in td.grouped_ops(CONTEXT) {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
@@ -85,48 +97,149 @@ pub fn diff(old: &str, new: &str) -> Diff {
             lines: Vec::new(),
         };
         for op in &group {
-            for change in td.iter_inline_changes(op) {
-                let op = match change.tag() {
-                    ChangeTag::Equal => Op::Equal,
-                    ChangeTag::Delete => Op::Delete,
-                    ChangeTag::Insert => Op::Insert,
-                };
-                let mut segments: Vec<Segment> = change
-                    .iter_strings_lossy()
-                    .map(|(emph, text)| Segment {
-                        text: text.trim_end_matches('\n').to_string(),
-                        changed: emph,
-                    })
-                    .filter(|s| !s.text.is_empty())
-                    .collect();
-                if op != Op::Equal && !segments.iter().any(|s| s.changed) {
-                    // A line with no counterpart: all of it changed.
-                    for s in &mut segments {
-                        s.changed = true;
-                    }
+            let (tag, o, n) = op.as_tag_tuple();
+            let olds = old_lines.get(o.clone()).unwrap_or_default();
+            let news = new_lines.get(n.clone()).unwrap_or_default();
+            match tag {
+                similar::DiffTag::Equal => {
+                    hunk.lines.extend(olds.iter().map(|l| Line::whole(Op::Equal, l, false)));
                 }
-                let words: usize = segments
-                    .iter()
-                    .filter(|s| s.changed)
-                    .map(|s| s.text.split_whitespace().count())
-                    .sum();
-                match op {
-                    Op::Delete => {
-                        out.stats.lines_removed += 1;
-                        out.stats.words_removed += words;
-                    }
-                    Op::Insert => {
-                        out.stats.lines_added += 1;
-                        out.stats.words_added += words;
-                    }
-                    Op::Equal => {}
+                similar::DiffTag::Delete => {
+                    hunk.lines.extend(olds.iter().map(|l| Line::whole(Op::Delete, l, true)));
                 }
-                hunk.lines.push(Line { op, segments });
+                similar::DiffTag::Insert => {
+                    hunk.lines.extend(news.iter().map(|l| Line::whole(Op::Insert, l, true)));
+                }
+                similar::DiffTag::Replace => {
+                    let mut deletes = Vec::with_capacity(olds.len());
+                    let mut inserts = Vec::with_capacity(news.len());
+                    for i in 0..olds.len().max(news.len()) {
+                        match (olds.get(i), news.get(i)) {
+                            (Some(a), Some(b)) => {
+                                let (d, ins) = word_pair(a, b, word_deadline);
+                                deletes.push(d);
+                                inserts.push(ins);
+                            }
+                            (Some(a), None) => deletes.push(Line::whole(Op::Delete, a, true)),
+                            (None, Some(b)) => inserts.push(Line::whole(Op::Insert, b, true)),
+                            (None, None) => {}
+                        }
+                    }
+                    hunk.lines.extend(deletes);
+                    hunk.lines.extend(inserts);
+                }
+            }
+        }
+        for line in &hunk.lines {
+            let words: usize = line
+                .segments
+                .iter()
+                .filter(|s| s.changed)
+                .map(|s| s.text.split_whitespace().count())
+                .sum();
+            match line.op {
+                Op::Delete => {
+                    out.stats.lines_removed += 1;
+                    out.stats.words_removed += words;
+                }
+                Op::Insert => {
+                    out.stats.lines_added += 1;
+                    out.stats.words_added += words;
+                }
+                Op::Equal => {}
             }
         }
         out.hunks.push(hunk);
     }
     out
+}
+
+impl Line {
+    fn whole(op: Op, text: &str, changed: bool) -> Line {
+        Line {
+            op,
+            segments: vec![Segment {
+                text: text.to_string(),
+                changed,
+            }],
+        }
+    }
+}
+
+/// Dice coefficient of the two lines' word-pair (bigram) multisets, in
+/// O(words). Unrelated sentences share common words but few word pairs, so
+/// this separates "the same paragraph, edited" from "another paragraph".
+fn word_overlap(a: &str, b: &str) -> f32 {
+    fn pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
+        let mut words = s.split_whitespace();
+        let mut prev = words.next().unwrap_or("");
+        std::iter::once(("", prev)).chain(std::iter::from_fn(move || {
+            let w = words.next()?;
+            let p = (prev, w);
+            prev = w;
+            Some(p)
+        }))
+    }
+    let mut counts: rustc_hash::FxHashMap<(&str, &str), i32> = rustc_hash::FxHashMap::default();
+    let mut na = 0usize;
+    for p in pairs(a) {
+        *counts.entry(p).or_default() += 1;
+        na += 1;
+    }
+    let (mut nb, mut common) = (0usize, 0usize);
+    for p in pairs(b) {
+        nb += 1;
+        if let Some(c) = counts.get_mut(&p)
+            && *c > 0
+        {
+            *c -= 1;
+            common += 1;
+        }
+    }
+    if na + nb == 0 {
+        return 1.0;
+    }
+    (2 * common) as f32 / (na + nb) as f32
+}
+
+/// Word-level highlights for a removed line and the line that replaced it.
+fn word_pair(a: &str, b: &str, deadline: Instant) -> (Line, Line) {
+    let whole = || (Line::whole(Op::Delete, a, true), Line::whole(Op::Insert, b, true));
+    // Myers costs O(N·D): a cheap word-overlap check first keeps unrelated
+    // lines (large D) from ever reaching it.
+    if Instant::now() >= deadline || word_overlap(a, b) < MIN_WORD_RATIO {
+        return whole();
+    }
+    let wd = TextDiff::configure()
+        .algorithm(Algorithm::Myers)
+        .deadline(deadline)
+        .diff_unicode_words(a, b);
+    if wd.ratio() < MIN_WORD_RATIO {
+        return whole();
+    }
+    let mut del = Line { op: Op::Delete, segments: Vec::new() };
+    let mut ins = Line { op: Op::Insert, segments: Vec::new() };
+    let push = |line: &mut Line, text: &str, changed: bool| {
+        if text.is_empty() {
+            return;
+        }
+        match line.segments.last_mut() {
+            Some(last) if last.changed == changed => last.text.push_str(text),
+            _ => line.segments.push(Segment { text: text.to_string(), changed }),
+        }
+    };
+    for change in wd.iter_all_changes() {
+        let v = change.value();
+        match change.tag() {
+            ChangeTag::Equal => {
+                push(&mut del, v, false);
+                push(&mut ins, v, false);
+            }
+            ChangeTag::Delete => push(&mut del, v, true),
+            ChangeTag::Insert => push(&mut ins, v, true),
+        }
+    }
+    (del, ins)
 }
 
 impl Diff {
@@ -203,6 +316,17 @@ mod tests {
         +Kim Jong Un met the delegation today.
          End
         ");
+    }
+
+    #[test]
+    fn unrelated_lines_are_whole() {
+        let a = "The committee met on Tuesday to discuss the budget of the province and the plans of the ministry.";
+        let b = "A new railway was opened in the north of the country and the workers of the plant were praised.";
+        assert!(word_overlap(a, b) < MIN_WORD_RATIO);
+        let d = diff(a, b);
+        assert_eq!(d.hunks[0].lines[0].segments.len(), 1, "shown whole: {:?}", d.hunks[0].lines[0]);
+        let edited = a.replace("on Tuesday", "on Friday");
+        assert!(word_overlap(a, &edited) > 0.8);
     }
 
     #[test]

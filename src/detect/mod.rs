@@ -39,7 +39,7 @@ pub fn compare(previous: Option<&str>, new: &str) -> Verdict {
     if old == new {
         return Verdict::Same;
     }
-    if squeeze(old) == squeeze(new) {
+    if same_but_whitespace(old, new) {
         return Verdict::WhitespaceOnly;
     }
     let d = diff::diff(old, new);
@@ -50,8 +50,8 @@ pub fn compare(previous: Option<&str>, new: &str) -> Verdict {
     }
 }
 
-fn squeeze(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
+fn same_but_whitespace(a: &str, b: &str) -> bool {
+    a.chars().filter(|c| !c.is_whitespace()).eq(b.chars().filter(|c| !c.is_whitespace()))
 }
 
 /// The events for a verdict. `from_seq`/`to_seq` are version numbers.

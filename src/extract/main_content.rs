@@ -155,7 +155,7 @@ impl Survey {
                             if !with_stats {
                                 continue;
                             }
-                            let n = t.chars().filter(|c| !c.is_whitespace()).count() as u32;
+                            let n = visible_chars(t);
                             if n == 0 {
                                 continue;
                             }
@@ -240,6 +240,16 @@ impl Survey {
     fn get(&self, id: NodeId) -> Stats {
         self.stats.get(&id).copied().unwrap_or_default()
     }
+}
+
+/// Characters that are not whitespace; byte-wise for ASCII text.
+fn visible_chars(t: &str) -> u32 {
+    let n = if t.is_ascii() {
+        t.bytes().filter(|b| !b.is_ascii_whitespace()).count()
+    } else {
+        t.chars().filter(|c| !c.is_whitespace()).count()
+    };
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Picks the root(s) of the main content and adds boilerplate to `skip`.
@@ -413,7 +423,7 @@ fn is_teaser_list(doc: &Html, survey: &Survey, id: NodeId, s: Stats) -> bool {
                 }
             }
             Node::Text(t) => {
-                loose_text += t.chars().filter(|c| !c.is_whitespace()).count() as u32;
+                loose_text += visible_chars(t);
             }
             _ => {}
         }

@@ -3,20 +3,33 @@
 use unicode_normalization::UnicodeNormalization;
 
 /// Collapses every run of whitespace (including no-break and other Unicode
-/// spaces) to one space, drops zero-width characters and soft hyphens,
-/// trims, and puts the result in Unicode NFC.
+/// spaces) to one space, drops zero-width characters, soft hyphens and
+/// control characters, trims, and puts the result in Unicode NFC.
+///
+/// This runs on every line of every parsed page, so the common cases are
+/// fast paths: pure ASCII is collapsed byte-wise, and NFC is only computed
+/// when the quick check cannot confirm the text is already composed.
 pub fn normalize_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    if s.is_ascii() {
+        for word in s.split(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
+            if word.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        return out;
+    }
     let mut pending_space = false;
     for c in s.chars() {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
         }
-        if matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{AD}') {
-            continue;
-        }
-        if c.is_control() {
+        if is_invisible(c) || c.is_control() {
             continue;
         }
         if pending_space {
@@ -25,11 +38,14 @@ pub fn normalize_line(s: &str) -> String {
         }
         out.push(c);
     }
-    if out.is_ascii() {
-        out
-    } else {
-        out.nfc().collect()
+    match unicode_normalization::is_nfc_quick(out.chars()) {
+        unicode_normalization::IsNormalized::Yes => out,
+        _ => out.nfc().collect(),
     }
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{AD}')
 }
 
 #[cfg(test)]

@@ -105,17 +105,17 @@ pub async fn run_with<S: Store>(
         .watches
         .iter()
         .map(|w| WatchDef {
-            name: w.name.clone(),
-            url: w.url.to_string(),
+            name: &w.name,
+            url: w.url.as_str(),
             kind: w.kind,
-            tags: w.tags.clone(),
+            tags: &w.tags,
             interval_ms: i64::try_from(w.interval.as_millis()).unwrap_or(i64::MAX),
             paused: w.paused,
         })
         .collect();
     let states = store.sync_watches(&defs).await?;
     let specs: HashMap<&str, Arc<WatchSpec>> =
-        cfg.watches.iter().map(|w| (w.name.as_str(), Arc::new(w.clone()))).collect();
+        cfg.watches.iter().map(|w| (w.name.as_str(), w.clone())).collect();
     let mut slots: Vec<Slot> = states
         .into_iter()
         .filter_map(|state| {

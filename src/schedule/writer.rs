@@ -9,9 +9,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Records waiting for the writer; past this, checks wait (back-pressure).
-const QUEUE: usize = 1024;
+const QUEUE: usize = 128;
 /// Most records in one transaction.
-const BATCH: usize = 512;
+const BATCH: usize = 256;
 
 pub(super) struct Job {
     record: CheckRecord,

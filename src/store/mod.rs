@@ -51,11 +51,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A watch as the config (or, later, the API) defines it, for syncing.
 #[derive(Debug, Clone)]
-pub struct WatchDef {
-    pub name: String,
-    pub url: String,
+pub struct WatchDef<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
     pub kind: WatchKind,
-    pub tags: Vec<String>,
+    pub tags: &'a [String],
     pub interval_ms: i64,
     pub paused: bool,
 }
@@ -65,7 +65,6 @@ pub struct WatchDef {
 pub struct WatchState {
     pub id: i64,
     pub name: String,
-    pub url: String,
     pub next_due_at: Option<Millis>,
     pub failure_streak: u32,
     pub validators: Validators,
@@ -87,9 +86,11 @@ pub struct VersionRef {
 /// A new version, blobs compressed, ready to write.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
+    /// The version number: the last version's plus one. One check per
+    /// watch runs at a time, and `UNIQUE (watch_id, seq)` guards the rule.
+    pub seq: i64,
     pub text: Blob,
     pub body: Blob,
-    pub links: Option<Blob>,
     pub title: Option<String>,
     pub http_status: u16,
     pub final_url: String,
@@ -112,6 +113,8 @@ pub struct CheckRecord {
     pub final_url: Option<String>,
     pub redirects: Vec<Hop>,
     pub version: Option<NewVersion>,
+    /// The version this check compared with (the events' previous version).
+    pub prev_version_id: Option<i64>,
     pub events: Vec<EventDraft>,
     /// The watch's state after this check.
     pub state: StateUpdate,
@@ -227,7 +230,7 @@ pub trait Store: Send + Sync + 'static {
     /// Makes the config's watches the active config watches: inserts new
     /// names, updates changed ones, deactivates the rest (keeping their
     /// history). Returns the state of every active watch.
-    fn sync_watches(&self, defs: &[WatchDef]) -> impl Future<Output = Result<Vec<WatchState>>> + Send;
+    fn sync_watches(&self, defs: &[WatchDef<'_>]) -> impl Future<Output = Result<Vec<WatchState>>> + Send;
 
     /// Writes records, all in one transaction (group commit).
     fn commit(&self, records: &[CheckRecord]) -> impl Future<Output = Result<Vec<Committed>>> + Send;

@@ -25,6 +25,17 @@ fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { op, source }
 }
 
+/// A 64-bit fingerprint of some strings, for change detection without copies.
+fn fingerprint(parts: &[&str]) -> u64 {
+    let mut h = blake3::Hasher::new();
+    for p in parts {
+        h.update(p.as_bytes()).update(&[0]);
+    }
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    u64::from_le_bytes(b)
+}
+
 fn hash32(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
     v.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
 }
@@ -55,7 +66,7 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-2000");
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(3)
             .min_connections(1)
             .connect_with(opts)
             .await
@@ -148,8 +159,23 @@ macro_rules! version_sql {
     };
 }
 
+impl SqliteStore {
+    async fn blob_row(&self, hash: &[u8; 32]) -> Result<Option<(u64, Option<[u8; 32]>, Vec<u8>)>> {
+        let row = sqlx::query("SELECT size, dict, data FROM blobs WHERE hash = ?")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("reading a blob"))?;
+        let Some(row) = row else { return Ok(None) };
+        let size: i64 = row.try_get("size").map_err(q("reading a blob"))?;
+        let dict: Option<Vec<u8>> = row.try_get("dict").map_err(q("reading a blob"))?;
+        let data: Vec<u8> = row.try_get("data").map_err(q("reading a blob"))?;
+        Ok(Some((u64::try_from(size).unwrap_or(0), hash32(dict), data)))
+    }
+}
+
 impl Store for SqliteStore {
-    async fn sync_watches(&self, defs: &[WatchDef]) -> Result<Vec<WatchState>> {
+    async fn sync_watches(&self, defs: &[WatchDef<'_>]) -> Result<Vec<WatchState>> {
         let now = crate::model::now_millis();
         let mut tx = self.pool.begin().await.map_err(q("starting the watch sync"))?;
         // Rows are streamed, not collected: 100,000 watches must not mean
@@ -166,24 +192,25 @@ impl Store for SqliteStore {
             let interval_ms: i64 = row.try_get("interval_ms").map_err(q("listing watches"))?;
             let paused: bool = row.try_get("paused").map_err(q("listing watches"))?;
             let active: bool = row.try_get("active").map_err(q("listing watches"))?;
-            by_name.insert(name, (id, url, (kind, tags, interval_ms, paused, active)));
+            // Only fingerprints are kept: a hundred thousand rows of strings add up.
+            by_name.insert(name, (id, fingerprint(&[&url]), (fingerprint(&[&kind, &tags]), interval_ms, paused, active)));
         }
         drop(existing);
         let mut wanted = std::collections::HashSet::new();
         for d in defs {
-            wanted.insert(d.name.as_str());
+            wanted.insert(d.name);
             let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
-            match by_name.get(&d.name) {
-                Some((_, url, (kind, old_tags, interval_ms, paused, active)))
-                    if url == &d.url
-                        && kind == d.kind.as_str()
-                        && old_tags == &tags
+            let url_fp = fingerprint(&[d.url]);
+            match by_name.get(d.name) {
+                Some((_, url, (kind_tags, interval_ms, paused, active)))
+                    if *url == url_fp
+                        && *kind_tags == fingerprint(&[d.kind.as_str(), &tags])
                         && *interval_ms == d.interval_ms
                         && *paused == d.paused
                         && *active => {}
                 Some((id, url, _)) => {
                     // A new URL invalidates what was learned about the old one.
-                    let reset = url != &d.url;
+                    let reset = *url != url_fp;
                     sqlx::query(
                         "UPDATE watches SET url = ?, kind = ?, tags = ?, interval_ms = ?, paused = ?, active = 1,
                          etag = CASE WHEN ? THEN NULL ELSE etag END,
@@ -191,7 +218,7 @@ impl Store for SqliteStore {
                          body_hash = CASE WHEN ? THEN NULL ELSE body_hash END
                          WHERE id = ?",
                     )
-                    .bind(&d.url)
+                    .bind(d.url)
                     .bind(d.kind.as_str())
                     .bind(&tags)
                     .bind(d.interval_ms)
@@ -209,8 +236,8 @@ impl Store for SqliteStore {
                         "INSERT INTO watches (name, url, kind, source, tags, interval_ms, paused, created_at)
                          VALUES (?, ?, ?, 'config', ?, ?, ?, ?)",
                     )
-                    .bind(&d.name)
-                    .bind(&d.url)
+                    .bind(d.name)
+                    .bind(d.url)
                     .bind(d.kind.as_str())
                     .bind(&tags)
                     .bind(d.interval_ms)
@@ -233,7 +260,7 @@ impl Store for SqliteStore {
         }
         let mut out = Vec::with_capacity(defs.len());
         let mut rows = sqlx::query(
-            "SELECT w.id, w.name, w.url, w.next_due_at, w.failure_streak, w.etag, w.last_modified, w.body_hash, w.rules_hash,
+            "SELECT w.id, w.name, w.next_due_at, w.failure_streak, w.etag, w.last_modified, w.body_hash, w.rules_hash,
                     v.id AS vid, v.seq AS vseq, v.text_hash AS vhash
              FROM watches w
              LEFT JOIN versions v ON v.id = (SELECT id FROM versions WHERE watch_id = w.id ORDER BY seq DESC LIMIT 1)
@@ -256,7 +283,6 @@ impl Store for SqliteStore {
             out.push(WatchState {
                 id: row.try_get("id").map_err(e())?,
                 name: row.try_get("name").map_err(e())?,
-                url: row.try_get("url").map_err(e())?,
                 next_due_at: row.try_get("next_due_at").map_err(e())?,
                 failure_streak: u32::try_from(streak).unwrap_or(0),
                 validators: Validators {
@@ -274,36 +300,103 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, records: &[CheckRecord]) -> Result<Vec<Committed>> {
+        // A batch is a handful of multi-row statements, whatever its size:
+        // the writer is one sequential pipeline, so statements, not rows,
+        // are what it pays for.
         let mut tx = self.pool.begin().await.map_err(q("starting a commit"))?;
-        let mut out = vec![Committed { version: None }; records.len()];
-        // Most checks find nothing new: their check rows and watch updates are
-        // written with a few multi-row statements instead of two each.
-        let light: Vec<&CheckRecord> = records.iter().filter(|r| r.version.is_none() && r.events.is_empty()).collect();
-        for chunk in light.chunks(LIGHT_CHUNK) {
-            insert_checks(&mut tx, chunk).await?;
+        let mut seen_blobs = std::collections::HashSet::new();
+        let blobs: Vec<&Blob> = records
+            .iter()
+            .filter_map(|r| r.version.as_ref())
+            .flat_map(|v| [&v.body, &v.text]) // dictionaries first
+            .filter(|b| seen_blobs.insert(b.hash))
+            .collect();
+        for chunk in blobs.chunks(BLOB_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT OR IGNORE INTO blobs (hash, size, dict, data) ");
+            qb.push_values(chunk, |mut b, blob| {
+                b.push_bind(&blob.hash[..])
+                    .push_bind(i64::try_from(blob.size).unwrap_or(i64::MAX))
+                    .push_bind(blob.dict.as_ref().map(|d| &d[..]))
+                    .push_bind(&blob.data[..]);
+            });
+            qb.build().persistent(false).execute(&mut *tx).await.map_err(q("writing blobs"))?;
+        }
+
+        let mut version_ids: std::collections::HashMap<(i64, i64), i64> = std::collections::HashMap::new();
+        let with_version: Vec<(&CheckRecord, &NewVersion)> =
+            records.iter().filter_map(|r| r.version.as_ref().map(|v| (r, v))).collect();
+        for chunk in with_version.chunks(ROW_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO versions (watch_id, seq, created_at, text_hash, body_hash, title, http_status, final_url, media_type, encoding, rules_hash) ",
+            );
+            qb.push_values(chunk, |mut b, (r, v)| {
+                b.push_bind(r.watch_id)
+                    .push_bind(v.seq)
+                    .push_bind(r.started_at)
+                    .push_bind(&v.text.hash[..])
+                    .push_bind(&v.body.hash[..])
+                    .push_bind(v.title.as_deref())
+                    .push_bind(i64::from(v.http_status))
+                    .push_bind(v.final_url.as_str())
+                    .push_bind(v.media_type.as_str())
+                    .push_bind(v.encoding.as_deref())
+                    .push_bind(&v.rules_hash[..]);
+            });
+            qb.push(" RETURNING id, watch_id, seq");
+            let rows = qb.build().persistent(false).fetch_all(&mut *tx).await.map_err(q("writing versions"))?;
+            for row in rows {
+                let e = || q("writing versions");
+                version_ids.insert((row.try_get(1).map_err(e())?, row.try_get(2).map_err(e())?), row.try_get(0).map_err(e())?);
+            }
+        }
+        let version_of = |r: &CheckRecord| r.version.as_ref().and_then(|v| version_ids.get(&(r.watch_id, v.seq)).map(|id| (*id, v.seq)));
+
+        let all: Vec<&CheckRecord> = records.iter().collect();
+        for chunk in all.chunks(ROW_CHUNK) {
+            insert_checks(&mut tx, chunk, &version_of).await?;
             update_watches(&mut tx, chunk).await?;
         }
-        for (i, r) in records.iter().enumerate() {
-            if r.version.is_none() && r.events.is_empty() {
-                continue;
-            }
-            out[i] = commit_one(&mut tx, r).await?;
+
+        let events: Vec<(&CheckRecord, &crate::detect::EventDraft)> =
+            records.iter().flat_map(|r| r.events.iter().map(move |e| (r, e))).collect();
+        for chunk in events.chunks(ROW_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO events (watch_id, kind, created_at, version_id, prev_version_id, data) ",
+            );
+            qb.push_values(chunk, |mut b, (r, ev)| {
+                b.push_bind(r.watch_id)
+                    .push_bind(ev.kind.as_str())
+                    .push_bind(r.started_at)
+                    .push_bind(version_of(r).map(|(id, _)| id))
+                    .push_bind(r.prev_version_id)
+                    .push_bind(ev.data.to_string());
+            });
+            qb.build().persistent(false).execute(&mut *tx).await.map_err(q("writing events"))?;
         }
         tx.commit().await.map_err(q("committing checks"))?;
-        Ok(out)
+        Ok(records.iter().map(|r| Committed { version: version_of(r) }).collect())
     }
 
     async fn blob(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT size, data FROM blobs WHERE hash = ?")
-            .bind(&hash[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("reading a blob"))?;
-        let Some(row) = row else { return Ok(None) };
-        let size: i64 = row.try_get("size").map_err(q("reading a blob"))?;
-        let data: Vec<u8> = row.try_get("data").map_err(q("reading a blob"))?;
-        let raw = blob::decompress(&data, u64::try_from(size).unwrap_or(0))
-            .map_err(|e| StoreError::Corrupt(format!("blob {} does not decompress: {e}", blob::hex(hash))))?;
+        let Some((size, dict, data)) = self.blob_row(hash).await? else {
+            return Ok(None);
+        };
+        let corrupt = |e: std::io::Error| StoreError::Corrupt(format!("blob {} does not decompress: {e}", blob::hex(hash)));
+        let raw = match dict {
+            None => blob::decompress(&data, size).map_err(corrupt)?,
+            Some(dict_hash) => {
+                // Dictionaries are plain blobs: one more read, never a chain.
+                let Some((dsize, None, ddata)) = self.blob_row(&dict_hash).await? else {
+                    return Err(StoreError::Corrupt(format!(
+                        "blob {} needs dictionary {}, which is missing or not plain",
+                        blob::hex(hash),
+                        blob::hex(&dict_hash)
+                    )));
+                };
+                let dict_raw = blob::decompress(&ddata, dsize).map_err(corrupt)?;
+                blob::decompress_with(&data, size, &dict_raw).map_err(corrupt)?
+            }
+        };
         Ok(Some(raw))
     }
 
@@ -435,15 +528,23 @@ impl Store for SqliteStore {
         .await
         .map_err(q("removing old versions"))?
         .rows_affected();
-        if removed > 0 {
-            sqlx::query(
+        // Unused blobs go; a dictionary stays while a blob still needs it,
+        // and goes in the next round once that blob has gone.
+        let mut rounds = 0;
+        while removed > 0 && rounds < 3 {
+            rounds += 1;
+            let gone = sqlx::query(
                 "DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.text_hash = blobs.hash)
                    AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.body_hash = blobs.hash)
-                   AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.links_hash = blobs.hash)",
+                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.dict = blobs.hash)",
             )
             .execute(&mut *tx)
             .await
-            .map_err(q("removing unused blobs"))?;
+            .map_err(q("removing unused blobs"))?
+            .rows_affected();
+            if gone == 0 {
+                break;
+            }
         }
         tx.commit().await.map_err(q("committing retention"))?;
         Ok(removed)
@@ -468,151 +569,26 @@ impl Store for SqliteStore {
     }
 }
 
-/// Rows per multi-row statement (12 parameters each, well under SQLite's limit).
-const LIGHT_CHUNK: usize = 400;
+/// Rows per multi-row statement (at most 13 parameters each, well under
+/// SQLite's limit of 32,766).
+const ROW_CHUNK: usize = 400;
+/// Blobs per statement (3 parameters each; the payloads are the size).
+const BLOB_CHUNK: usize = 200;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
-
-/// Writes one record that has a version or events, statement by statement.
-async fn commit_one(tx: &mut Tx<'_>, r: &CheckRecord) -> Result<Committed> {
-        let mut version = None;
-        if let Some(v) = &r.version {
-            for b in std::iter::once(&v.text).chain(std::iter::once(&v.body)).chain(v.links.iter()) {
-                sqlx::query("INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?, ?, ?)")
-                    .bind(&b.hash[..])
-                    .bind(i64::try_from(b.size).unwrap_or(i64::MAX))
-                    .bind(&b.data)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(q("writing a blob"))?;
-            }
-            let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE watch_id = ?")
-                .bind(r.watch_id)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(q("numbering a version"))?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO versions (watch_id, seq, created_at, text_hash, body_hash, links_hash, title, http_status, final_url, media_type, encoding, rules_hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(r.watch_id)
-            .bind(seq)
-            .bind(r.started_at)
-            .bind(&v.text.hash[..])
-            .bind(&v.body.hash[..])
-            .bind(v.links.as_ref().map(|b| b.hash.to_vec()))
-            .bind(&v.title)
-            .bind(i64::from(v.http_status))
-            .bind(&v.final_url)
-            .bind(&v.media_type)
-            .bind(&v.encoding)
-            .bind(&v.rules_hash[..])
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(q("writing a version"))?;
-            version = Some((id, seq));
-        }
-        let redirects = if r.redirects.is_empty() {
-            None
-        } else {
-            serde_json::to_string(&r.redirects).ok()
-        };
-        sqlx::query(
-            "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status, error_class, error, bytes, final_url, redirects, version_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(r.watch_id)
-        .bind(r.started_at)
-        .bind(r.duration_ms)
-        .bind(r.outcome.as_str())
-        .bind(r.http_status.map(i64::from))
-        .bind(&r.error_class)
-        .bind(&r.error)
-        .bind(i64::try_from(r.bytes).unwrap_or(i64::MAX))
-        .bind(&r.final_url)
-        .bind(redirects)
-        .bind(version.map(|(id, _)| id))
-        .execute(&mut **tx)
-        .await
-        .map_err(q("writing a check"))?;
-        if !r.events.is_empty() {
-            let prev: Option<i64> = match version {
-                Some((id, _)) => sqlx::query_scalar(
-                    "SELECT id FROM versions WHERE watch_id = ? AND id < ? ORDER BY seq DESC LIMIT 1",
-                )
-                .bind(r.watch_id)
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(q("finding the previous version"))?,
-                None => None,
-            };
-            for ev in &r.events {
-                sqlx::query(
-                    "INSERT INTO events (watch_id, kind, created_at, version_id, prev_version_id, data) VALUES (?, ?, ?, ?, ?, ?)",
-                )
-                .bind(r.watch_id)
-                .bind(ev.kind.as_str())
-                .bind(r.started_at)
-                .bind(version.map(|(id, _)| id))
-                .bind(prev)
-                .bind(ev.data.to_string())
-                .execute(&mut **tx)
-                .await
-                .map_err(q("writing an event"))?;
-            }
-        }
-        let s = &r.state;
-        let (seen, etag, lm, body_hash, rules_hash) = match &s.seen {
-            Some(seen) => (
-                true,
-                seen.validators.etag.clone(),
-                seen.validators.last_modified.clone(),
-                seen.body_hash.map(|h| h.to_vec()),
-                Some(seen.rules_hash.to_vec()),
-            ),
-            None => (false, None, None, None, None),
-        };
-        sqlx::query(
-            "UPDATE watches SET next_due_at = ?, failure_streak = ?, last_check_at = ?, last_outcome = ?, last_status = ?,
-                last_error = ?,
-                etag = CASE WHEN ? THEN ? ELSE etag END,
-                last_modified = CASE WHEN ? THEN ? ELSE last_modified END,
-                body_hash = CASE WHEN ? THEN ? ELSE body_hash END,
-                rules_hash = CASE WHEN ? THEN ? ELSE rules_hash END,
-                last_change_at = COALESCE(?, last_change_at)
-             WHERE id = ?",
-        )
-        .bind(s.next_due_at)
-        .bind(i64::from(s.failure_streak))
-        .bind(r.started_at)
-        .bind(r.outcome.as_str())
-        .bind(r.http_status.map(i64::from))
-        .bind(&r.error)
-        .bind(seen)
-        .bind(etag)
-        .bind(seen)
-        .bind(lm)
-        .bind(seen)
-        .bind(body_hash)
-        .bind(seen)
-        .bind(rules_hash)
-        .bind(s.changed_at)
-        .bind(r.watch_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(q("updating watch state"))?;
-        Ok(Committed { version })
-}
 
 fn redirects_json(r: &CheckRecord) -> Option<String> {
     if r.redirects.is_empty() { None } else { serde_json::to_string(&r.redirects).ok() }
 }
 
 /// One multi-row INSERT for the check rows of records without a version.
-async fn insert_checks(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
+async fn insert_checks(
+    tx: &mut Tx<'_>,
+    chunk: &[&CheckRecord],
+    version_of: &impl Fn(&CheckRecord) -> Option<(i64, i64)>,
+) -> Result<()> {
     let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status, error_class, error, bytes, final_url, redirects) ",
+        "INSERT INTO checks (watch_id, started_at, duration_ms, outcome, http_status, error_class, error, bytes, final_url, redirects, version_id) ",
     );
     qb.push_values(chunk, |mut b, r| {
         b.push_bind(r.watch_id)
@@ -624,16 +600,17 @@ async fn insert_checks(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
             .push_bind(r.error.clone())
             .push_bind(i64::try_from(r.bytes).unwrap_or(i64::MAX))
             .push_bind(r.final_url.clone())
-            .push_bind(redirects_json(r));
+            .push_bind(redirects_json(r))
+            .push_bind(version_of(r).map(|(id, _)| id));
     });
-    qb.build().execute(&mut **tx).await.map_err(q("writing checks"))?;
+    qb.build().persistent(false).execute(&mut **tx).await.map_err(q("writing checks"))?;
     Ok(())
 }
 
 /// One multi-row UPDATE ... FROM (VALUES ...) for the watches of records without a version.
 async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
     let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "WITH v(id, next_due_at, failure_streak, last_check_at, last_outcome, last_status, last_error, seen, etag, last_modified, body_hash, rules_hash) AS (",
+        "WITH v(id, next_due_at, failure_streak, last_check_at, last_outcome, last_status, last_error, seen, etag, last_modified, body_hash, rules_hash, changed_at) AS (",
     );
     qb.push_values(chunk, |mut b, r| {
         let s = &r.state;
@@ -649,7 +626,8 @@ async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
             .push_bind(seen.and_then(|x| x.validators.etag.clone()))
             .push_bind(seen.and_then(|x| x.validators.last_modified.clone()))
             .push_bind(seen.and_then(|x| x.body_hash.map(|h| h.to_vec())))
-            .push_bind(seen.map(|x| x.rules_hash.to_vec()));
+            .push_bind(seen.map(|x| x.rules_hash.to_vec()))
+            .push_bind(s.changed_at);
     });
     qb.push(
         ") UPDATE watches SET next_due_at = v.next_due_at, failure_streak = v.failure_streak, last_check_at = v.last_check_at,
@@ -657,9 +635,10 @@ async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
             etag = CASE WHEN v.seen THEN v.etag ELSE watches.etag END,
             last_modified = CASE WHEN v.seen THEN v.last_modified ELSE watches.last_modified END,
             body_hash = CASE WHEN v.seen THEN v.body_hash ELSE watches.body_hash END,
-            rules_hash = CASE WHEN v.seen THEN v.rules_hash ELSE watches.rules_hash END
+            rules_hash = CASE WHEN v.seen THEN v.rules_hash ELSE watches.rules_hash END,
+            last_change_at = COALESCE(v.changed_at, watches.last_change_at)
          FROM v WHERE watches.id = v.id",
     );
-    qb.build().execute(&mut **tx).await.map_err(q("updating watch states"))?;
+    qb.build().persistent(false).execute(&mut **tx).await.map_err(q("updating watch states"))?;
     Ok(())
 }
