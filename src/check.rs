@@ -42,14 +42,27 @@ pub async fn run<S: Store>(
     let mut record = match result {
         Err(e) => failed(spec, state, schedule, started_at, &e),
         Ok(f) => match f.status {
-            200..=299 => content(store, spec, state, schedule, started_at, f, rules_hash, same_rules).await,
+            200..=299 => {
+                content(
+                    store, spec, state, schedule, started_at, f, rules_hash, same_rules,
+                )
+                .await
+            }
             304 if state.last_version.is_some() => {
                 let seen = Seen {
                     validators: merge_validators(&state.validators, &f.validators),
                     body_hash: state.body_hash,
                     rules_hash,
                 };
-                success(spec, state.id, started_at, &f, CheckOutcome::NotModified, seen, schedule)
+                success(
+                    spec,
+                    state.id,
+                    started_at,
+                    &f,
+                    CheckOutcome::NotModified,
+                    seen,
+                    schedule,
+                )
             }
             _ => http_error(spec, state, schedule, started_at, &f),
         },
@@ -61,7 +74,10 @@ pub async fn run<S: Store>(
 fn merge_validators(old: &Validators, new: &Validators) -> Validators {
     Validators {
         etag: new.etag.clone().or_else(|| old.etag.clone()),
-        last_modified: new.last_modified.clone().or_else(|| old.last_modified.clone()),
+        last_modified: new
+            .last_modified
+            .clone()
+            .or_else(|| old.last_modified.clone()),
     }
 }
 
@@ -97,7 +113,13 @@ fn failed(
     r.error_class = Some(e.class().to_string());
     r.error = Some(e.to_string());
     r.state = StateUpdate {
-        next_due_at: timing::next_after_failure(&spec.name, spec.interval, schedule.max_backoff, streak, now_millis()),
+        next_due_at: timing::next_after_failure(
+            &spec.name,
+            spec.interval,
+            schedule.max_backoff,
+            streak,
+            now_millis(),
+        ),
         failure_streak: streak,
         seen: None,
         changed_at: None,
@@ -122,7 +144,13 @@ fn http_error(
     r.final_url = Some(f.final_url.to_string());
     r.redirects = f.redirects.clone();
     r.state = StateUpdate {
-        next_due_at: timing::next_after_failure(&spec.name, spec.interval, schedule.max_backoff, streak, now_millis()),
+        next_due_at: timing::next_after_failure(
+            &spec.name,
+            spec.interval,
+            schedule.max_backoff,
+            streak,
+            now_millis(),
+        ),
         failure_streak: streak,
         seen: None,
         changed_at: None,
@@ -154,8 +182,15 @@ fn success(
 }
 
 /// Decodes and extracts a body the way `palimpsest check` shows it.
-pub fn decode_and_extract(f: &Fetched, rules: &extract::Rules, body_hash: &[u8; 32]) -> (Extracted, &'static str) {
-    let html = matches!(f.media_type.as_str(), "text/html" | "application/xhtml+xml" | "");
+pub fn decode_and_extract(
+    f: &Fetched,
+    rules: &extract::Rules,
+    body_hash: &[u8; 32],
+) -> (Extracted, &'static str) {
+    let html = matches!(
+        f.media_type.as_str(),
+        "text/html" | "application/xhtml+xml" | ""
+    );
     let (text, enc, _) = fetch::charset::decode(&f.body, f.charset.as_deref(), html, &f.final_url);
     let extracted = extract::extract(
         &text,
@@ -187,7 +222,15 @@ async fn content<S: Store>(
     };
     // Same bytes, same rules, a version exists: nothing can have changed.
     if same_rules && state.last_version.is_some() && state.body_hash == Some(body_hash) {
-        let r = success(spec, state.id, started_at, &f, CheckOutcome::Unchanged, seen(body_hash), schedule);
+        let r = success(
+            spec,
+            state.id,
+            started_at,
+            &f,
+            CheckOutcome::Unchanged,
+            seen(body_hash),
+            schedule,
+        );
         return r;
     }
 
@@ -218,7 +261,15 @@ async fn content<S: Store>(
 
     if let Some(last) = &state.last_version {
         if last.text_hash == text_hash {
-            let r = success(spec, state.id, started_at, &f, CheckOutcome::Unchanged, seen(body_hash), schedule);
+            let r = success(
+                spec,
+                state.id,
+                started_at,
+                &f,
+                CheckOutcome::Unchanged,
+                seen(body_hash),
+                schedule,
+            );
             return r;
         }
     }
@@ -250,7 +301,9 @@ async fn content<S: Store>(
             words_removed = d.stats.words_removed,
             "edited"
         ),
-        Verdict::WhitespaceOnly => tracing::info!(version = to_seq, "whitespace-only change, no event"),
+        Verdict::WhitespaceOnly => {
+            tracing::info!(version = to_seq, "whitespace-only change, no event")
+        }
         Verdict::Same => {}
     }
 
@@ -271,7 +324,15 @@ async fn content<S: Store>(
             return r;
         }
     };
-    let mut r = success(spec, state.id, started_at, &f, CheckOutcome::NewVersion, seen(body_hash), schedule);
+    let mut r = success(
+        spec,
+        state.id,
+        started_at,
+        &f,
+        CheckOutcome::NewVersion,
+        seen(body_hash),
+        schedule,
+    );
     r.state.changed_at = Some(started_at);
     r.prev_version_id = state.last_version.as_ref().map(|v| v.id);
     r.version = Some(NewVersion {

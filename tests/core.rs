@@ -8,8 +8,18 @@ use palimpsest::store::Store;
 
 async fn kinds(cfg: &palimpsest::config::Config, watch: &str) -> Vec<EventKind> {
     let store = open_store(cfg).await;
-    let w = store.find_watch(watch).await.expect("find").expect("watch exists");
-    let mut ev: Vec<EventKind> = store.events(w.id, 100).await.expect("events").into_iter().map(|e| e.kind).collect();
+    let w = store
+        .find_watch(watch)
+        .await
+        .expect("find")
+        .expect("watch exists");
+    let mut ev: Vec<EventKind> = store
+        .events(w.id, 100)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     ev.reverse();
     store.close().await;
     ev
@@ -21,11 +31,18 @@ async fn first_unchanged_not_modified_and_edit() {
     let dir = tempfile::tempdir().expect("tmp");
     let paras = seed_paragraphs();
     let p: Vec<&str> = paras.iter().map(String::as_str).collect();
-    site.set("/a.html", Page::html(seed_article("Workshop", &p, 0)).with_etag());
+    site.set(
+        "/a.html",
+        Page::html(seed_article("Workshop", &p, 0)).with_etag(),
+    );
     site.set_html("/b.html", seed_article("Other", &p, 0));
     let cfg = config(
         dir.path(),
-        &format!("[[watch]]\nname = \"a\"\nurl = \"{}\"\n\n[[watch]]\nname = \"b\"\nurl = \"{}\"\n", site.url("/a.html"), site.url("/b.html")),
+        &format!(
+            "[[watch]]\nname = \"a\"\nurl = \"{}\"\n\n[[watch]]\nname = \"b\"\nurl = \"{}\"\n",
+            site.url("/a.html"),
+            site.url("/b.html")
+        ),
     );
 
     // First check: version 1 and first_seen.
@@ -51,12 +68,21 @@ async fn first_unchanged_not_modified_and_edit() {
     assert_eq!(after.checks, before.checks + 2, "one check row each");
 
     // An edit that removes a name: exactly one `edited` event naming the words.
-    let edited: Vec<String> = paras.iter().map(|l| l.replace("Kim Jong Un", "the leader")).collect();
+    let edited: Vec<String> = paras
+        .iter()
+        .map(|l| l.replace("Kim Jong Un", "the leader"))
+        .collect();
     let e: Vec<&str> = edited.iter().map(String::as_str).collect();
-    site.set("/a.html", Page::html(seed_article("Workshop", &e, 0)).with_etag());
+    site.set(
+        "/a.html",
+        Page::html(seed_article("Workshop", &e, 0)).with_etag(),
+    );
     let r3 = run_once(&cfg).await;
     assert_eq!(r3.new_versions, 1);
-    assert_eq!(kinds(&cfg, "a").await, vec![EventKind::FirstSeen, EventKind::Edited]);
+    assert_eq!(
+        kinds(&cfg, "a").await,
+        vec![EventKind::FirstSeen, EventKind::Edited]
+    );
     let store = open_store(&cfg).await;
     let w = store.find_watch("a").await.expect("find").expect("a");
     let ev = store.events(w.id, 1).await.expect("events");
@@ -75,7 +101,13 @@ async fn rotating_sidebar_is_not_an_edit() {
     let paras = seed_paragraphs();
     let p: Vec<&str> = paras.iter().map(String::as_str).collect();
     site.set_html("/a.html", seed_article("Workshop", &p, 0));
-    let cfg = config(dir.path(), &format!("[[watch]]\nname = \"a\"\nurl = \"{}\"\n", site.url("/a.html")));
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"a\"\nurl = \"{}\"\n",
+            site.url("/a.html")
+        ),
+    );
     run_once(&cfg).await;
     for day in 1..=5 {
         site.set_html("/a.html", seed_article("Workshop", &p, day));
@@ -87,7 +119,9 @@ async fn rotating_sidebar_is_not_an_edit() {
     let store = open_store(&cfg).await;
     let w = store.find_watch("a").await.expect("find").expect("a");
     let v = store.versions(w.id, 1).await.expect("versions");
-    let text = palimpsest::store::version_text(&store, &v[0].text_hash).await.expect("text");
+    let text = palimpsest::store::version_text(&store, &v[0].text_hash)
+        .await
+        .expect("text");
     assert!(text.contains(&paras[0]), "{text}");
     assert!(!text.contains("More From"), "{text}");
     assert!(!text.contains("Unpha Cement"), "{text}");
@@ -132,9 +166,22 @@ async fn euc_kr_with_only_a_meta_charset() {
     let (bytes, _, _) = encoding_rs::EUC_KR.encode(html);
     site.set(
         "/kp/17.html",
-        Page { status: 200, body: bytes.into_owned(), content_type: "text/html".into(), etag: false, headers: vec![], drip: false },
+        Page {
+            status: 200,
+            body: bytes.into_owned(),
+            content_type: "text/html".into(),
+            etag: false,
+            headers: vec![],
+            drip: false,
+        },
     );
-    let cfg = config(dir.path(), &format!("[[watch]]\nname = \"kp\"\nurl = \"{}\"\n", site.url("/kp/17.html")));
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"kp\"\nurl = \"{}\"\n",
+            site.url("/kp/17.html")
+        ),
+    );
     run_once(&cfg).await;
     let r = run_once(&cfg).await;
     assert_eq!(r.new_versions, 0, "stable on re-check");
@@ -144,7 +191,9 @@ async fn euc_kr_with_only_a_meta_charset() {
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].encoding.as_deref(), Some("EUC-KR"));
     assert_eq!(v[0].title.as_deref(), Some("사리원피혁공장 준공"));
-    let text = palimpsest::store::version_text(&store, &v[0].text_hash).await.expect("text");
+    let text = palimpsest::store::version_text(&store, &v[0].text_hash)
+        .await
+        .expect("text");
     assert!(text.contains("장성택 동지는 회의에 참가하였다."), "{text}");
     store.close().await;
 }
@@ -160,15 +209,23 @@ async fn body_cap_stops_a_gzip_bomb() {
         enc.write_all(&zeros).expect("gzip");
     }
     let bomb = enc.finish().expect("gzip");
-    assert!(bomb.len() < 1 << 20, "the bomb is small on the wire: {}", bomb.len());
+    assert!(
+        bomb.len() < 1 << 20,
+        "the bomb is small on the wire: {}",
+        bomb.len()
+    );
     let mut page = Page::html(String::new());
     page.body = bomb;
-    page.headers.push(("content-encoding".into(), "gzip".into()));
+    page.headers
+        .push(("content-encoding".into(), "gzip".into()));
     site.set("/bomb", page);
     let cfg = config_fetch(
         dir.path(),
         "max_body = \"2MiB\"\nallow_private_networks = true",
-        &format!("[[watch]]\nname = \"bomb\"\nurl = \"{}\"\n", site.url("/bomb")),
+        &format!(
+            "[[watch]]\nname = \"bomb\"\nurl = \"{}\"\n",
+            site.url("/bomb")
+        ),
     );
     let r = run_once(&cfg).await;
     assert_eq!(r.outcomes.get("failed"), Some(&1), "{r:?}");
@@ -177,5 +234,150 @@ async fn body_cap_stops_a_gzip_bomb() {
     let c = store.checks(w.id, 1).await.expect("checks");
     assert_eq!(c[0].error_class.as_deref(), Some("too_large"), "{:?}", c[0]);
     assert!(c[0].error.as_deref().unwrap_or("").contains("max_body"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn seed_page_extraction_snapshot() {
+    // The main-content rules on the seed's structure: the article, its
+    // headline, no navigation, no "More From" teasers.
+    let paras = vec![
+        "The First Workshop of Officials in the Information Field served as an important occasion.",
+        "Kim Jong Un , general secretary of the Workers’ Party of Korea, sent those attending a letter.",
+    ];
+    let html = seed_article("Workshop", &paras, 3);
+    let base = url::Url::parse("http://example.org/a.html").expect("url");
+    let e = palimpsest::extract::extract(
+        &html,
+        "text/html",
+        &base,
+        &palimpsest::extract::Rules::default(),
+        0,
+        "",
+    );
+    insta::assert_snapshot!(e.text(), @r"
+    Workshop
+    The First Workshop of Officials in the Information Field served as an important occasion.
+    Kim Jong Un , general secretary of the Workers’ Party of Korea, sent those attending a letter.
+    Copyright 2026
+    ");
+    assert_eq!(e.title.as_deref(), Some("Workshop | Naenara"));
+    assert!(
+        e.links
+            .iter()
+            .any(|l| l.href == "http://example.org/article/9.html"),
+        "links come from the whole page"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_recorded_in_the_check_row() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    site.set("/old", Page::redirect(301, "/mid"));
+    site.set("/mid", Page::redirect(302, "/new"));
+    site.set_html(
+        "/new",
+        "<html><body><article><p>Moved here, the same story as before.</p></article></body></html>",
+    );
+    let cfg = config(
+        dir.path(),
+        &format!("[[watch]]\nname = \"m\"\nurl = \"{}\"\n", site.url("/old")),
+    );
+    run_once(&cfg).await;
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("m").await.expect("find").expect("m");
+    let c = store.checks(w.id, 1).await.expect("checks");
+    let hops: Vec<(String, u16)> = c[0]
+        .redirects
+        .iter()
+        .map(|h| (h.url.clone(), h.status))
+        .collect();
+    assert_eq!(hops, vec![(site.url("/old"), 301), (site.url("/mid"), 302)]);
+    assert_eq!(c[0].final_url.as_deref(), Some(site.url("/new").as_str()));
+    let v = store.versions(w.id, 1).await.expect("versions");
+    assert_eq!(v[0].final_url, site.url("/new"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_versions_and_frees_blobs() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"r\"\nurl = \"{}\"\nkeep_versions = 2\n",
+            site.url("/r.html")
+        ),
+    );
+    for rev in 0..5 {
+        site.set_html("/r.html", format!("<html><body><article><p>Revision number {rev} of this story, with its own words.</p></article></body></html>"));
+        run_once(&cfg).await;
+    }
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("r").await.expect("find").expect("r");
+    let seqs: Vec<i64> = store
+        .versions(w.id, 10)
+        .await
+        .expect("versions")
+        .iter()
+        .map(|v| v.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        vec![5, 4],
+        "the two newest are kept, numbering goes on"
+    );
+    let counts = store.counts().await.expect("counts");
+    assert_eq!(
+        counts.blobs, 4,
+        "a body and a text per kept version; the rest were freed"
+    );
+    for v in store.versions(w.id, 10).await.expect("versions") {
+        palimpsest::store::version_text(&store, &v.text_hash)
+            .await
+            .expect("kept texts read back");
+    }
+    // Events keep their history even when the versions they named are gone.
+    assert_eq!(store.events(w.id, 10).await.expect("events").len(), 5);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn one_bad_page_does_not_stop_the_others() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    site.set_html("/good.html", "<html><body><article><p>A page that answers as it should, every time.</p></article></body></html>");
+    site.set(
+        "/bad.html",
+        Page {
+            status: 500,
+            ..Page::html("<p>oops</p>")
+        },
+    );
+    let mut drip = Page::html("<p>slow</p>".repeat(10));
+    drip.drip = true;
+    site.set("/slow.html", drip);
+    let cfg = config_fetch(
+        dir.path(),
+        "timeout = \"2s\"\nallow_private_networks = true",
+        &format!(
+            "[[watch]]\nname = \"good\"\nurl = \"{}\"\n\n[[watch]]\nname = \"bad\"\nurl = \"{}\"\n\n[[watch]]\nname = \"slow\"\nurl = \"{}\"\n\n[[watch]]\nname = \"gone\"\nurl = \"http://127.0.0.1:9/\"\n",
+            site.url("/good.html"),
+            site.url("/bad.html"),
+            site.url("/slow.html")
+        ),
+    );
+    let r = run_once(&cfg).await;
+    assert_eq!(r.checks, 4);
+    assert_eq!(r.new_versions, 1, "{r:?}");
+    assert_eq!(r.outcomes.get("http_error"), Some(&1), "{r:?}");
+    assert_eq!(r.outcomes.get("failed"), Some(&2), "{r:?}");
+    let store = open_store(&cfg).await;
+    let bad = store.find_watch("bad").await.expect("find").expect("bad");
+    assert_eq!(bad.status, "failing");
+    assert_eq!(bad.failure_streak, 1);
+    assert!(bad.next_due_at.is_some());
     store.close().await;
 }

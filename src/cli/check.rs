@@ -70,7 +70,11 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
             "{} {} · {} · {} · {} bytes · {} lines · {} links",
             f.status,
             f.final_url,
-            if f.media_type.is_empty() { "no content type" } else { &f.media_type },
+            if f.media_type.is_empty() {
+                "no content type"
+            } else {
+                &f.media_type
+            },
             encoding,
             f.body.len(),
             extracted.lines.len(),
@@ -84,5 +88,9 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
             println!("{line}");
         }
     }
-    Ok(if (200..300).contains(&f.status) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if (200..300).contains(&f.status) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

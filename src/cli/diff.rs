@@ -40,7 +40,10 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     let fail = |e: crate::store::StoreError| CliError::Failed(e.to_string());
     let newest = store.versions(w.id, 1).await.map_err(fail)?;
     let Some(newest) = newest.first() else {
-        return Err(CliError::Failed(format!("watch `{}` has no versions yet", w.name)));
+        return Err(CliError::Failed(format!(
+            "watch `{}` has no versions yet",
+            w.name
+        )));
     };
     if args.from.is_none() && args.to.is_none() && newest.seq < 2 {
         return Err(CliError::Failed(format!(
@@ -54,9 +57,16 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
         let store = &store;
         let name = w.name.clone();
         async move {
-            store.version(w.id, seq).await.map_err(fail)?.ok_or_else(|| {
-                CliError::Failed(format!("watch `{name}` has no version {seq} (it has 1 to {})", newest.seq))
-            })
+            store
+                .version(w.id, seq)
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| {
+                    CliError::Failed(format!(
+                        "watch `{name}` has no version {seq} (it has 1 to {})",
+                        newest.seq
+                    ))
+                })
         }
     };
     let (a, b) = (get(from).await?, get(to).await?);
@@ -78,7 +88,15 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
             ColorWhen::Never => anstream::ColorChoice::Never,
         },
     );
-    let label = |v: &crate::store::VersionInfo| format!("{} version {} ({}, HTTP {})", w.name, v.seq, format_millis(v.created_at), v.http_status);
+    let label = |v: &crate::store::VersionInfo| {
+        format!(
+            "{} version {} ({}, HTTP {})",
+            w.name,
+            v.seq,
+            format_millis(v.created_at),
+            v.http_status
+        )
+    };
     let _ = write_diff(&mut out, &d, &label(&a), &label(&b));
     Ok(ExitCode::SUCCESS)
 }
@@ -96,7 +114,11 @@ fn write_diff(out: &mut impl Write, d: &diff::Diff, from: &str, to: &str) -> std
         writeln!(out, "(no differences)")?;
     }
     for h in &d.hunks {
-        writeln!(out, "{cyan}@@ -{},{} +{},{} @@{cyan:#}", h.old_start, h.old_lines, h.new_start, h.new_lines)?;
+        writeln!(
+            out,
+            "{cyan}@@ -{},{} +{},{} @@{cyan:#}",
+            h.old_start, h.old_lines, h.new_start, h.new_lines
+        )?;
         for line in &h.lines {
             let (sign, base, hi) = match line.op {
                 Op::Equal => (' ', Style::new(), Style::new()),

@@ -71,7 +71,11 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
                     .get("stats")
                     .map(|s| format!(" (+{} −{} words)", s["words_added"], s["words_removed"]))
                     .unwrap_or_default();
-                println!("{}  event   {:<12} {detail}{stats}", format_millis(e.created_at), e.kind.as_str());
+                println!(
+                    "{}  event   {:<12} {detail}{stats}",
+                    format_millis(e.created_at),
+                    e.kind.as_str()
+                );
             }
         }
     }

@@ -60,7 +60,12 @@ pub enum ConfigCommand {
 #[derive(Debug, clap::Args)]
 pub struct ConfigArg {
     /// The config file.
-    #[arg(long, short = 'c', env = "PALIMPSEST_CONFIG", default_value = "palimpsest.toml")]
+    #[arg(
+        long,
+        short = 'c',
+        env = "PALIMPSEST_CONFIG",
+        default_value = "palimpsest.toml"
+    )]
     pub config: PathBuf,
 }
 
@@ -89,7 +94,10 @@ impl From<anyhow::Error> for CliError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format, cli.log_level.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -131,8 +139,15 @@ async fn open_store(cfg: &Config) -> Result<crate::store::sqlite::SqliteStore, C
 }
 
 /// Finds a watch by name or id, with a helpful error.
-async fn find_watch<S: crate::store::Store>(store: &S, key: &str) -> Result<crate::store::WatchSummary, CliError> {
-    match store.find_watch(key).await.map_err(|e| CliError::Failed(e.to_string()))? {
+async fn find_watch<S: crate::store::Store>(
+    store: &S,
+    key: &str,
+) -> Result<crate::store::WatchSummary, CliError> {
+    match store
+        .find_watch(key)
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?
+    {
         Some(w) => Ok(w),
         None => Err(CliError::Failed(format!(
             "no watch named `{key}`; `palimpsest watches` lists them (a watch appears after the daemon's first run)"
@@ -149,5 +164,6 @@ fn print_json_line<T: serde::Serialize>(value: &T) {
 }
 
 fn time_or_dash(ms: Option<i64>) -> String {
-    ms.map(crate::model::format_millis).unwrap_or_else(|| "-".into())
+    ms.map(crate::model::format_millis)
+        .unwrap_or_else(|| "-".into())
 }

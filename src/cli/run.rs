@@ -36,7 +36,10 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
 #[cfg(unix)]
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::warn!("cannot listen for signals; stop the daemon with SIGKILL");
         return;
     };
@@ -48,7 +51,9 @@ async fn watch_signals(shutdown: CancellationToken) {
         }
         count += 1;
         if count == 1 {
-            tracing::info!("shutting down: finishing running checks (signal again to exit at once)");
+            tracing::info!(
+                "shutting down: finishing running checks (signal again to exit at once)"
+            );
             shutdown.cancel();
         } else {
             tracing::warn!("second signal: exiting now");

@@ -16,7 +16,10 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     let cfg = args.config.load()?;
     let store = super::open_store(&cfg).await?;
-    let mut list = store.watch_summaries().await.map_err(|e| CliError::Failed(e.to_string()))?;
+    let mut list = store
+        .watch_summaries()
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     // Config watches not yet seen by the daemon are listed too, as `new`.
     let known: std::collections::HashSet<String> = list.iter().map(|s| s.name.clone()).collect();
     for w in &cfg.watches {
@@ -45,8 +48,16 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
             super::print_json_line(w);
         }
     } else {
-        let width = list.iter().map(|w| w.name.chars().count()).max().unwrap_or(4).max(4);
-        println!("{:<width$}  {:<8}  {:<20}  {:<20}  URL", "NAME", "STATUS", "LAST CHECK", "LAST CHANGE");
+        let width = list
+            .iter()
+            .map(|w| w.name.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        println!(
+            "{:<width$}  {:<8}  {:<20}  {:<20}  URL",
+            "NAME", "STATUS", "LAST CHECK", "LAST CHANGE"
+        );
         for w in &list {
             println!(
                 "{:<width$}  {:<8}  {:<20}  {:<20}  {}",

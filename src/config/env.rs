@@ -64,7 +64,10 @@ mod tests {
         assert_eq!(expand_with("plain", env).as_deref(), Ok("plain"));
         assert_eq!(expand_with("$${PW}", env).as_deref(), Ok("${PW}"));
         assert!(expand_with("${NOPE}", env).unwrap_err().contains("NOPE"));
-        assert_eq!(expand_with("${NOPE:-x}/${PW:-y}", env).as_deref(), Ok("x/s3cret"));
+        assert_eq!(
+            expand_with("${NOPE:-x}/${PW:-y}", env).as_deref(),
+            Ok("x/s3cret")
+        );
         assert_eq!(expand_with("${NOPE:-}", env).as_deref(), Ok(""));
         assert!(expand_with("${PW", env).is_err());
         assert!(expand_with("${a-b}", env).is_err());

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 /// Parses a humantime duration such as `"15m"`, `"1h 30m"` or `"2days"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration ({e})"))
+    humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}` is not a duration ({e})"))
 }
 
 /// Parses a byte size such as `"10MiB"`, `"512 KB"` or `"1048576"`.
@@ -18,9 +17,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let num: f64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size: expected a number with a unit like `10MiB`"))?;
+    let num: f64 = num.parse().map_err(|_| {
+        format!("`{text}` is not a size: expected a number with a unit like `10MiB`")
+    })?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" | "k" => 1_000,

@@ -17,7 +17,9 @@ pub fn validate_source(
 ) -> Result<Config, ConfigError> {
     let mut v = Validator {
         src: text,
-        line_starts: std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect(),
+        line_starts: std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect(),
         rules_cache: HashMap::new(),
         diags: Vec::new(),
     };
@@ -25,7 +27,11 @@ pub fn validate_source(
         Ok(r) => r,
         Err(e) => {
             let span = e.span();
-            v.push(span, e.message().trim().to_string(), parse_hint(e.message()));
+            v.push(
+                span,
+                e.message().trim().to_string(),
+                parse_hint(e.message()),
+            );
             return Err(v.finish(file));
         }
     };
@@ -131,7 +137,10 @@ fn watch_headers(text: &str) -> Vec<usize> {
         let c = b[i];
         if line_start && state == S::Normal && depth == 0 {
             let rest = &b[i..];
-            let indent = rest.iter().take_while(|c| **c == b' ' || **c == b'\t').count();
+            let indent = rest
+                .iter()
+                .take_while(|c| **c == b' ' || **c == b'\t')
+                .count();
             if rest[indent..].starts_with(b"[[watch]]") {
                 out.push(i);
             }
@@ -209,7 +218,10 @@ impl Validator<'_> {
         let offset = offset.min(self.src.len());
         let line = self.line_starts.partition_point(|s| *s <= offset).max(1);
         let line_start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        let col = self.src.get(line_start..offset).map_or(1, |s| s.chars().count() + 1);
+        let col = self
+            .src
+            .get(line_start..offset)
+            .map_or(1, |s| s.chars().count() + 1);
         (line, col)
     }
 
@@ -287,7 +299,12 @@ impl Validator<'_> {
         value as usize
     }
 
-    fn config(&mut self, raw: RawConfig, groups: Vec<Range<usize>>, base_dir: Option<&Path>) -> Config {
+    fn config(
+        &mut self,
+        raw: RawConfig,
+        groups: Vec<Range<usize>>,
+        base_dir: Option<&Path>,
+    ) -> Config {
         let storage = self.storage(&raw, base_dir);
         let fetch = self.fetch(&raw);
         let schedule = {
@@ -353,7 +370,11 @@ impl Validator<'_> {
             (Some(path), None) => {
                 let p = self.env_str(path).unwrap_or_default();
                 if p.trim().is_empty() {
-                    self.err(path.span(), "[storage] `path` is empty", "name a file, e.g. \"palimpsest.db\"");
+                    self.err(
+                        path.span(),
+                        "[storage] `path` is empty",
+                        "name a file, e.g. \"palimpsest.db\"",
+                    );
                 }
                 StorageConfig::Sqlite { path: resolve(p) }
             }
@@ -455,7 +476,11 @@ impl Validator<'_> {
     fn smtp(&mut self, s: &Spanned<raw::RawSmtp>) -> Option<SmtpConfig> {
         let r = s.get_ref();
         let Some(host_s) = &r.host else {
-            self.err(s.span(), "[smtp] needs `host`", "e.g. host = \"smtp.example.org\"");
+            self.err(
+                s.span(),
+                "[smtp] needs `host`",
+                "e.g. host = \"smtp.example.org\"",
+            );
             return None;
         };
         let host = self.env_str(host_s)?;
@@ -506,12 +531,21 @@ impl Validator<'_> {
                 v
             }
             None => {
-                self.err(s.span(), "[smtp] needs `from`", "e.g. from = \"palimpsest <alerts@example.org>\"");
+                self.err(
+                    s.span(),
+                    "[smtp] needs `from`",
+                    "e.g. from = \"palimpsest <alerts@example.org>\"",
+                );
                 String::new()
             }
         };
         let user = r.user.as_ref().and_then(|u| self.env_str(u));
-        let password = r.password.as_ref().and_then(|p| self.env_str(p)).filter(|p| !p.is_empty()).map(Secret::new);
+        let password = r
+            .password
+            .as_ref()
+            .and_then(|p| self.env_str(p))
+            .filter(|p| !p.is_empty())
+            .map(Secret::new);
         let user = user.filter(|u| !u.is_empty());
         Some(SmtpConfig {
             host,
@@ -540,7 +574,10 @@ impl Validator<'_> {
                 Err(_) => {
                     self.err(
                         l.span(),
-                        format!("[server] `listen` is not an address:port: `{}`", l.get_ref()),
+                        format!(
+                            "[server] `listen` is not an address:port: `{}`",
+                            l.get_ref()
+                        ),
                         "e.g. listen = \"127.0.0.1:8080\"",
                     );
                     fallback
@@ -570,10 +607,17 @@ impl Validator<'_> {
             .and_then(|d| d.terms.as_ref())
             .map(|t| t.iter().map(|s| s.get_ref().clone()).collect())
             .unwrap_or_default();
-        let default_keep = d.and_then(|d| d.keep_versions.as_ref()).map(|k| *k.get_ref());
+        let default_keep = d
+            .and_then(|d| d.keep_versions.as_ref())
+            .map(|k| *k.get_ref());
         let default_keep_for = d.and_then(|d| d.keep_for.clone());
 
-        let d = WatchDefaults { interval: default_interval, terms: default_terms, keep: default_keep, keep_for: default_keep_for };
+        let d = WatchDefaults {
+            interval: default_interval,
+            terms: default_terms,
+            keep: default_keep,
+            keep_for: default_keep_for,
+        };
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut out = Vec::with_capacity(raw.watch.len().max(groups.len()));
         if groups.is_empty() {
@@ -585,14 +629,20 @@ impl Validator<'_> {
             // only one group's raw tables exist at a time.
             let mut buf = String::new();
             for g in groups {
-                let Some(part_text) = self.src.get(g.clone()) else { continue };
+                let Some(part_text) = self.src.get(g.clone()) else {
+                    continue;
+                };
                 buf.clear();
                 buf.extend(std::iter::repeat_n(' ', g.start));
                 buf.push_str(part_text);
                 let part: RawConfig = match toml::from_str(&buf) {
                     Ok(p) => p,
                     Err(e) => {
-                        self.push(e.span(), e.message().trim().to_string(), parse_hint(e.message()));
+                        self.push(
+                            e.span(),
+                            e.message().trim().to_string(),
+                            parse_hint(e.message()),
+                        );
                         continue;
                     }
                 };
@@ -612,7 +662,8 @@ impl Validator<'_> {
         d: &WatchDefaults,
         names: &mut HashMap<String, usize>,
     ) -> Arc<WatchSpec> {
-        let (default_interval, default_keep, default_keep_for) = (d.interval, d.keep, d.keep_for.clone());
+        let (default_interval, default_keep, default_keep_for) =
+            (d.interval, d.keep, d.keep_for.clone());
         let span = w.span();
         let w = w.get_ref();
         let name = match &w.name {
@@ -627,27 +678,44 @@ impl Validator<'_> {
                 } else if let Some(first) = names.insert(name.clone(), i) {
                     self.err(
                         n.span(),
-                        format!("watch name `{name}` is used twice (also by watch #{})", first + 1),
+                        format!(
+                            "watch name `{name}` is used twice (also by watch #{})",
+                            first + 1
+                        ),
                         "every watch needs its own name",
                     );
                 }
                 name
             }
             None => {
-                self.err(span.clone(), format!("watch #{} has no `name`", i + 1), "add name = \"...\"");
+                self.err(
+                    span.clone(),
+                    format!("watch #{} has no `name`", i + 1),
+                    "add name = \"...\"",
+                );
                 String::new()
             }
         };
         let url = match &w.url {
-            Some(u) => self.env_str(u).and_then(|text| match parse_watch_url(&text) {
-                Ok(url) => Some(url),
-                Err(e) => {
-                    self.err(u.span(), e, "write a full URL like \"https://example.org/news/1.html\"");
-                    None
-                }
-            }),
+            Some(u) => self
+                .env_str(u)
+                .and_then(|text| match parse_watch_url(&text) {
+                    Ok(url) => Some(url),
+                    Err(e) => {
+                        self.err(
+                            u.span(),
+                            e,
+                            "write a full URL like \"https://example.org/news/1.html\"",
+                        );
+                        None
+                    }
+                }),
             None => {
-                self.err(span.clone(), format!("watch `{name}` has no `url`"), "add url = \"https://...\"");
+                self.err(
+                    span.clone(),
+                    format!("watch `{name}` has no `url`"),
+                    "add url = \"https://...\"",
+                );
                 None
             }
         };
@@ -655,7 +723,10 @@ impl Validator<'_> {
             Some(k) => WatchKind::parse(k.get_ref()).unwrap_or_else(|| {
                 self.err(
                     k.span(),
-                    format!("`kind` must be \"page\" or \"listing\", not \"{}\"", k.get_ref()),
+                    format!(
+                        "`kind` must be \"page\" or \"listing\", not \"{}\"",
+                        k.get_ref()
+                    ),
                     "",
                 );
                 WatchKind::Page
@@ -683,7 +754,11 @@ impl Validator<'_> {
         for t in &w.tags {
             let tag = t.get_ref().trim();
             if !valid_name(tag) {
-                self.err(t.span(), format!("tag `{tag}` is not usable"), "use letters, digits, `.`, `_` or `-`");
+                self.err(
+                    t.span(),
+                    format!("tag `{tag}` is not usable"),
+                    "use letters, digits, `.`, `_` or `-`",
+                );
             } else if !tags.iter().any(|x: &String| x == tag) {
                 tags.push(tag.to_string());
             }
@@ -693,13 +768,23 @@ impl Validator<'_> {
             Some(t) => t.iter().map(|s| s.get_ref().clone()).collect(),
             None => d.terms.clone(),
         };
-        let keep_versions = match w.keep_versions.as_ref().map(|k| (*k.get_ref(), Some(k.span()))) {
+        let keep_versions = match w
+            .keep_versions
+            .as_ref()
+            .map(|k| (*k.get_ref(), Some(k.span())))
+        {
             Some((n, _)) if n >= 1 && n <= u32::MAX as i64 => Some(n as u32),
             Some((_, span)) => {
-                self.err(span.unwrap_or(0..0), "`keep_versions` must be at least 1", "the newest version is always kept");
+                self.err(
+                    span.unwrap_or(0..0),
+                    "`keep_versions` must be at least 1",
+                    "the newest version is always kept",
+                );
                 None
             }
-            None => default_keep.and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1),
+            None => default_keep
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n >= 1),
         };
         let keep_for_src = w.keep_for.clone().or_else(|| default_keep_for.clone());
         let keep_for = keep_for_src
@@ -727,8 +812,14 @@ impl Validator<'_> {
     fn rules(&mut self, w: &raw::RawWatch) -> Arc<crate::extract::Rules> {
         let key = (
             w.select.as_ref().map(|s| s.get_ref().clone()),
-            w.exclude.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>(),
-            w.ignore.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>(),
+            w.exclude
+                .iter()
+                .map(|s| s.get_ref().clone())
+                .collect::<Vec<_>>(),
+            w.ignore
+                .iter()
+                .map(|s| s.get_ref().clone())
+                .collect::<Vec<_>>(),
         );
         if let Some(r) = self.rules_cache.get(&key) {
             return r.clone();
@@ -743,13 +834,21 @@ impl Validator<'_> {
         let mut ok = true;
         if let Some(sel) = &w.select {
             if let Err(e) = Rules::check_selector(sel.get_ref()) {
-                self.err(sel.span(), format!("`select` is not a CSS selector: {e}"), "e.g. select = \"div.article\"");
+                self.err(
+                    sel.span(),
+                    format!("`select` is not a CSS selector: {e}"),
+                    "e.g. select = \"div.article\"",
+                );
                 ok = false;
             }
         }
         for ex in &w.exclude {
             if let Err(e) = Rules::check_selector(ex.get_ref()) {
-                self.err(ex.span(), format!("`exclude` entry is not a CSS selector: {e}"), "e.g. exclude = [\".share\", \"#comments\"]");
+                self.err(
+                    ex.span(),
+                    format!("`exclude` entry is not a CSS selector: {e}"),
+                    "e.g. exclude = [\".share\", \"#comments\"]",
+                );
                 ok = false;
             }
         }
@@ -757,7 +856,11 @@ impl Validator<'_> {
             if let Err(e) = regex::Regex::new(ig.get_ref()) {
                 let first = e.to_string();
                 let first = first.lines().last().unwrap_or("invalid").trim().to_string();
-                self.err(ig.span(), format!("`ignore` entry is not a regular expression: {first}"), "use single quotes for regexes so backslashes stay as written: '^Updated: .*$'");
+                self.err(
+                    ig.span(),
+                    format!("`ignore` entry is not a regular expression: {first}"),
+                    "use single quotes for regexes so backslashes stay as written: '^Updated: .*$'",
+                );
                 ok = false;
             }
         }
@@ -766,8 +869,12 @@ impl Validator<'_> {
         }
         let exclude: Vec<String> = w.exclude.iter().map(|s| s.get_ref().clone()).collect();
         let ignore: Vec<String> = w.ignore.iter().map(|s| s.get_ref().clone()).collect();
-        Rules::new(w.select.as_ref().map(|s| s.get_ref().as_str()), &exclude, &ignore)
-            .unwrap_or_default()
+        Rules::new(
+            w.select.as_ref().map(|s| s.get_ref().as_str()),
+            &exclude,
+            &ignore,
+        )
+        .unwrap_or_default()
     }
 
     fn channels(&mut self, raw: &RawConfig, have_smtp: bool) -> Vec<ChannelSpec> {
@@ -779,12 +886,20 @@ impl Validator<'_> {
             let name = match &c.name {
                 Some(n) if valid_name(n.get_ref()) => {
                     if !seen.insert(n.get_ref().clone()) {
-                        self.err(n.span(), format!("channel name `{}` is used twice", n.get_ref()), "");
+                        self.err(
+                            n.span(),
+                            format!("channel name `{}` is used twice", n.get_ref()),
+                            "",
+                        );
                     }
                     n.get_ref().clone()
                 }
                 Some(n) => {
-                    self.err(n.span(), format!("channel name `{}` is not usable", n.get_ref()), "use letters, digits, `.`, `_` or `-`");
+                    self.err(
+                        n.span(),
+                        format!("channel name `{}` is not usable", n.get_ref()),
+                        "use letters, digits, `.`, `_` or `-`",
+                    );
                     continue;
                 }
                 None => {
@@ -795,16 +910,28 @@ impl Validator<'_> {
             let target = match c.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
                 Some(("email", kspan)) => {
                     if c.to.is_empty() {
-                        self.err(kspan.clone(), format!("email channel `{name}` has no `to` addresses"), "add to = [\"desk@example.org\"]");
+                        self.err(
+                            kspan.clone(),
+                            format!("email channel `{name}` has no `to` addresses"),
+                            "add to = [\"desk@example.org\"]",
+                        );
                     }
                     if !have_smtp {
-                        self.err(kspan, format!("email channel `{name}` needs an [smtp] section"), "add [smtp] with host, port, tls and from");
+                        self.err(
+                            kspan,
+                            format!("email channel `{name}` needs an [smtp] section"),
+                            "add [smtp] with host, port, tls and from",
+                        );
                     }
                     let mut to = Vec::new();
                     for t in &c.to {
                         let v = self.env_str(t).unwrap_or_default();
                         if !v.contains('@') || v.contains(['\r', '\n', ',']) {
-                            self.err(t.span(), format!("`{v}` is not one email address"), "one address per list entry");
+                            self.err(
+                                t.span(),
+                                format!("`{v}` is not one email address"),
+                                "one address per list entry",
+                            );
                         } else {
                             to.push(v);
                         }
@@ -816,7 +943,13 @@ impl Validator<'_> {
                         Some(u) => self.env_str(u).and_then(|t| match url::Url::parse(&t) {
                             Ok(p) if matches!(p.scheme(), "http" | "https") => Some(p),
                             _ => {
-                                self.err(u.span(), format!("webhook channel `{name}`: `url` must be an http(s) URL"), "");
+                                self.err(
+                                    u.span(),
+                                    format!(
+                                        "webhook channel `{name}`: `url` must be an http(s) URL"
+                                    ),
+                                    "",
+                                );
                                 None
                             }
                         }),
@@ -853,24 +986,43 @@ impl Validator<'_> {
                             continue;
                         }
                         if let Some(val) = self.env_str(v) {
-                            if val.contains(['\r', '\n']) || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                                self.err(v.span(), format!("header `{k}` has an invalid name or value"), "");
+                            if val.contains(['\r', '\n'])
+                                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                            {
+                                self.err(
+                                    v.span(),
+                                    format!("header `{k}` has an invalid name or value"),
+                                    "",
+                                );
                             } else {
                                 headers.push((k.clone(), val));
                             }
                         }
                     }
                     match url {
-                        Some(url) => ChannelTarget::Webhook { url, secret, format, headers },
+                        Some(url) => ChannelTarget::Webhook {
+                            url,
+                            secret,
+                            format,
+                            headers,
+                        },
                         None => continue,
                     }
                 }
                 Some((other, kspan)) => {
-                    self.err(kspan, format!("channel `type` must be \"email\" or \"webhook\", not \"{other}\""), "");
+                    self.err(
+                        kspan,
+                        format!("channel `type` must be \"email\" or \"webhook\", not \"{other}\""),
+                        "",
+                    );
                     continue;
                 }
                 None => {
-                    self.err(span, format!("channel `{name}` has no `type`"), "type = \"email\" or type = \"webhook\"");
+                    self.err(
+                        span,
+                        format!("channel `{name}` has no `type`"),
+                        "type = \"email\" or type = \"webhook\"",
+                    );
                     continue;
                 }
             };
@@ -892,9 +1044,18 @@ impl Validator<'_> {
             let channel = match &s.channel {
                 Some(c) => {
                     if !channels.iter().any(|ch| &ch.name == c.get_ref())
-                        && !raw.channel.iter().any(|ch| ch.get_ref().name.as_ref().map(|n| n.get_ref()) == Some(c.get_ref()))
+                        && !raw.channel.iter().any(|ch| {
+                            ch.get_ref().name.as_ref().map(|n| n.get_ref()) == Some(c.get_ref())
+                        })
                     {
-                        self.err(c.span(), format!("subscription names channel `{}`, which is not defined", c.get_ref()), "define it in a [[channel]] with that name");
+                        self.err(
+                            c.span(),
+                            format!(
+                                "subscription names channel `{}`, which is not defined",
+                                c.get_ref()
+                            ),
+                            "define it in a [[channel]] with that name",
+                        );
                     }
                     c.get_ref().clone()
                 }
@@ -939,7 +1100,13 @@ impl Validator<'_> {
                 Some(("hourly", _)) => Digest::Hourly,
                 Some(("daily", _)) => Digest::Daily,
                 Some((other, dspan)) => {
-                    self.err(dspan, format!("`digest` must be \"off\", \"hourly\" or \"daily\", not \"{other}\""), "");
+                    self.err(
+                        dspan,
+                        format!(
+                            "`digest` must be \"off\", \"hourly\" or \"daily\", not \"{other}\""
+                        ),
+                        "",
+                    );
                     Digest::Off
                 }
             };
@@ -953,7 +1120,12 @@ impl Validator<'_> {
         out
     }
 
-    fn names(&mut self, names: Vec<String>, span: Range<usize>, watches: &[Arc<WatchSpec>]) -> WatchSelector {
+    fn names(
+        &mut self,
+        names: Vec<String>,
+        span: Range<usize>,
+        watches: &[Arc<WatchSpec>],
+    ) -> WatchSelector {
         for n in &names {
             if !watches.iter().any(|w| &w.name == n) {
                 self.err(
@@ -1015,7 +1187,13 @@ fn is_reserved_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     matches!(
         n.as_str(),
-        "host" | "content-length" | "content-type" | "transfer-encoding" | "connection" | "te" | "upgrade"
+        "host"
+            | "content-length"
+            | "content-type"
+            | "transfer-encoding"
+            | "connection"
+            | "te"
+            | "upgrade"
     ) || n.starts_with("webhook-")
 }
 
@@ -1040,7 +1218,10 @@ mod tests {
     #[test]
     fn unknown_key_has_line_and_column() {
         let e = errors("[fetch]\ntimeout = \"3s\"\nconcurency = 4\n");
-        assert!(e[0].starts_with("t.toml:3:1: unknown field `concurency`"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.toml:3:1: unknown field `concurency`"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -1059,11 +1240,23 @@ ignore = ['(unclosed']
 "#;
         let e = errors(text);
         let joined = e.join("\n");
-        assert!(joined.contains("t.toml:4:7: `ftp://example.org/` uses the scheme `ftp`"), "{joined}");
+        assert!(
+            joined.contains("t.toml:4:7: `ftp://example.org/` uses the scheme `ftp`"),
+            "{joined}"
+        );
         assert!(joined.contains("t.toml:5:12: `interval`"), "{joined}");
-        assert!(joined.contains("t.toml:8:8: watch name `a` is used twice"), "{joined}");
-        assert!(joined.contains("t.toml:10:10: `select` is not a CSS selector"), "{joined}");
-        assert!(joined.contains("t.toml:11:11: `ignore` entry is not a regular expression"), "{joined}");
+        assert!(
+            joined.contains("t.toml:8:8: watch name `a` is used twice"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("t.toml:10:10: `select` is not a CSS selector"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("t.toml:11:11: `ignore` entry is not a regular expression"),
+            "{joined}"
+        );
         assert!(joined.contains("5 problems"), "{joined}");
     }
 
@@ -1074,7 +1267,9 @@ ignore = ['(unclosed']
         for i in 0..n {
             text.push_str(&format!("[[watch]]\nname = \"w{i}\"\nurl = \"https://example.org/{i}\"\ntags = [\"a\", \"b\"]\nignore = ['x', \"\"\"\n[[watch]]\"\"\"]\n\n"));
         }
-        text.push_str("[[channel]]\nname = \"h\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1/h\"\n");
+        text.push_str(
+            "[[channel]]\nname = \"h\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1/h\"\n",
+        );
         assert!(text.len() > 3 * GROUP_BYTES);
         let (grouped, groups) = parse_raw(&text).expect("parses");
         assert!(groups.len() > 2, "{} groups", groups.len());
@@ -1087,7 +1282,10 @@ ignore = ['(unclosed']
         text.push_str("[[watch]]\nname = \"late\"\nurl = \"ftp://x/\"\n");
         let lines = text.matches('\n').count();
         let err = validate_source(&text, "big.toml", None).expect_err("bad url");
-        assert!(err.to_string().contains(&format!("big.toml:{lines}:7:")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("big.toml:{lines}:7:")),
+            "{err}"
+        );
         // A table defined twice is the whole parser's error.
         text.push_str("[fetch]\ntimeout = \"4s\"\n");
         assert!(validate_source(&text, "big.toml", None).is_err());
@@ -1097,13 +1295,21 @@ ignore = ['(unclosed']
     fn smtp_none_only_on_loopback() {
         let e = errors("[smtp]\nhost = \"mail.example.org\"\ntls = \"none\"\nfrom = \"a@b.c\"\n");
         assert!(e[0].contains("t.toml:3:7"), "{e:?}");
-        assert!(errors("[smtp]\nhost = \"127.0.0.1\"\nport = 1025\ntls = \"none\"\nfrom = \"a@b.c\"\n").is_empty());
+        assert!(
+            errors("[smtp]\nhost = \"127.0.0.1\"\nport = 1025\ntls = \"none\"\nfrom = \"a@b.c\"\n")
+                .is_empty()
+        );
     }
 
     #[test]
     fn env_substitution_and_missing_var() {
         let e = errors("[storage]\npath = \"${PALIMPSEST_TEST_SURELY_UNSET}\"\n");
-        assert!(e[0].contains("t.toml:2:8: environment variable `PALIMPSEST_TEST_SURELY_UNSET` is not set"), "{e:?}");
+        assert!(
+            e[0].contains(
+                "t.toml:2:8: environment variable `PALIMPSEST_TEST_SURELY_UNSET` is not set"
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -1120,7 +1326,9 @@ ignore = ['(unclosed']
 
     #[test]
     fn subscription_refers_to_known_things() {
-        let e = errors("[[subscription]]\nchannel = \"nope\"\nkinds = [\"edited\", \"exploded\"]\n").join("\n");
+        let e =
+            errors("[[subscription]]\nchannel = \"nope\"\nkinds = [\"edited\", \"exploded\"]\n")
+                .join("\n");
         assert!(e.contains("channel `nope`"), "{e}");
         assert!(e.contains("unknown event kind `exploded`"), "{e}");
     }

@@ -1,7 +1,7 @@
 //! Line diffs with word-level highlights, built on `similar`.
 
 use serde::{Deserialize, Serialize};
-use similar::{Algorithm, ChangeTag, TextDiff};
+use similar::{Algorithm, ChangeTag, DiffOp, TextDiff};
 use std::time::{Duration, Instant};
 
 /// A diff between two texts, in hunks, with its statistics.
@@ -72,18 +72,48 @@ const MIN_WORD_RATIO: f32 = 0.4;
 /// Diffs two texts (lines separated by `\n`).
 pub fn diff(old: &str, new: &str) -> Diff {
     let started = Instant::now();
-    // A last line without its newline would differ from the same line with one.
-    let with_nl = |s: &str| if s.is_empty() || s.ends_with('\n') { s.to_string() } else { format!("{s}\n") };
-    let (old_nl, new_nl) = (with_nl(old), with_nl(new));
-    let td = TextDiff::configure()
-        .algorithm(Algorithm::Patience)
-        .deadline(started + LINE_DEADLINE)
-        .diff_lines(&old_nl, &new_nl);
-    let old_lines: Vec<&str> = td.old_slices().iter().map(|l| l.trim_end_matches('\n')).collect();
-    let new_lines: Vec<&str> = td.new_slices().iter().map(|l| l.trim_end_matches('\n')).collect();
+    let old_lines = lines_of(old);
+    let new_lines = lines_of(new);
+    // Most edits touch a few lines of a long text: the equal lines at both
+    // ends are skipped with plain comparisons before any diff algorithm
+    // (and its hashing of every line) runs.
+    let prefix = old_lines
+        .iter()
+        .zip(&new_lines)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let suffix = old_lines[prefix..]
+        .iter()
+        .rev()
+        .zip(new_lines[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (old_end, new_end) = (old_lines.len() - suffix, new_lines.len() - suffix);
+    let middle = similar::capture_diff_slices_deadline(
+        Algorithm::Patience,
+        &old_lines[prefix..old_end],
+        &new_lines[prefix..new_end],
+        Some(started + LINE_DEADLINE),
+    );
+    let mut ops = Vec::with_capacity(middle.len() + 2);
+    if prefix > 0 {
+        ops.push(DiffOp::Equal {
+            old_index: 0,
+            new_index: 0,
+            len: prefix,
+        });
+    }
+    ops.extend(middle.into_iter().map(|op| shift(op, prefix)));
+    if suffix > 0 {
+        ops.push(DiffOp::Equal {
+            old_index: old_end,
+            new_index: new_end,
+            len: suffix,
+        });
+    }
     let word_deadline = started + LINE_DEADLINE.min(started.elapsed() + WORD_BUDGET);
     let mut out = Diff::default();
-    for group in td.grouped_ops(CONTEXT) {
+    for group in similar::group_diff_ops(ops, CONTEXT) {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
             continue;
         };
@@ -102,13 +132,16 @@ pub fn diff(old: &str, new: &str) -> Diff {
             let news = new_lines.get(n.clone()).unwrap_or_default();
             match tag {
                 similar::DiffTag::Equal => {
-                    hunk.lines.extend(olds.iter().map(|l| Line::whole(Op::Equal, l, false)));
+                    hunk.lines
+                        .extend(olds.iter().map(|l| Line::whole(Op::Equal, l, false)));
                 }
                 similar::DiffTag::Delete => {
-                    hunk.lines.extend(olds.iter().map(|l| Line::whole(Op::Delete, l, true)));
+                    hunk.lines
+                        .extend(olds.iter().map(|l| Line::whole(Op::Delete, l, true)));
                 }
                 similar::DiffTag::Insert => {
-                    hunk.lines.extend(news.iter().map(|l| Line::whole(Op::Insert, l, true)));
+                    hunk.lines
+                        .extend(news.iter().map(|l| Line::whole(Op::Insert, l, true)));
                 }
                 similar::DiffTag::Replace => {
                     let mut deletes = Vec::with_capacity(olds.len());
@@ -202,30 +235,118 @@ fn word_overlap(a: &str, b: &str) -> f32 {
     (2 * common) as f32 / (na + nb) as f32
 }
 
+fn needs_unicode_words(s: &str) -> bool {
+    !s.is_ascii()
+        && s.chars().any(|c| {
+            matches!(c as u32,
+                0x0E00..=0x0EFF          // Thai, Lao
+                | 0x1000..=0x109F        // Myanmar
+                | 0x1780..=0x17FF        // Khmer
+                | 0x3040..=0x30FF        // Hiragana, Katakana
+                | 0x3400..=0x4DBF        // CJK extension A
+                | 0x4E00..=0x9FFF        // CJK unified ideographs
+                | 0xF900..=0xFAFF) // CJK compatibility ideographs
+        })
+}
+
+/// The lines of a text; a final newline does not make an extra empty line.
+fn lines_of(text: &str) -> Vec<&str> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    text.strip_suffix('\n')
+        .unwrap_or(text)
+        .split('\n')
+        .collect()
+}
+
+/// Moves an op of the middle section to its place in the whole text.
+fn shift(op: DiffOp, by: usize) -> DiffOp {
+    match op {
+        DiffOp::Equal {
+            old_index,
+            new_index,
+            len,
+        } => DiffOp::Equal {
+            old_index: old_index + by,
+            new_index: new_index + by,
+            len,
+        },
+        DiffOp::Delete {
+            old_index,
+            old_len,
+            new_index,
+        } => DiffOp::Delete {
+            old_index: old_index + by,
+            old_len,
+            new_index: new_index + by,
+        },
+        DiffOp::Insert {
+            old_index,
+            new_index,
+            new_len,
+        } => DiffOp::Insert {
+            old_index: old_index + by,
+            new_index: new_index + by,
+            new_len,
+        },
+        DiffOp::Replace {
+            old_index,
+            old_len,
+            new_index,
+            new_len,
+        } => DiffOp::Replace {
+            old_index: old_index + by,
+            old_len,
+            new_index: new_index + by,
+            new_len,
+        },
+    }
+}
+
 /// Word-level highlights for a removed line and the line that replaced it.
 fn word_pair(a: &str, b: &str, deadline: Instant) -> (Line, Line) {
-    let whole = || (Line::whole(Op::Delete, a, true), Line::whole(Op::Insert, b, true));
+    let whole = || {
+        (
+            Line::whole(Op::Delete, a, true),
+            Line::whole(Op::Insert, b, true),
+        )
+    };
     // Myers costs O(N·D): a cheap word-overlap check first keeps unrelated
     // lines (large D) from ever reaching it.
     if Instant::now() >= deadline || word_overlap(a, b) < MIN_WORD_RATIO {
         return whole();
     }
-    let wd = TextDiff::configure()
-        .algorithm(Algorithm::Myers)
-        .deadline(deadline)
-        .diff_unicode_words(a, b);
+    let mut cfg = TextDiff::configure();
+    cfg.algorithm(Algorithm::Myers).deadline(deadline);
+    // Words split at spaces, the cheap way, unless the script writes no
+    // spaces between words (Chinese, Japanese, Thai): then Unicode words.
+    let wd = if needs_unicode_words(a) || needs_unicode_words(b) {
+        cfg.diff_unicode_words(a, b)
+    } else {
+        cfg.diff_words(a, b)
+    };
     if wd.ratio() < MIN_WORD_RATIO {
         return whole();
     }
-    let mut del = Line { op: Op::Delete, segments: Vec::new() };
-    let mut ins = Line { op: Op::Insert, segments: Vec::new() };
+    let mut del = Line {
+        op: Op::Delete,
+        segments: Vec::new(),
+    };
+    let mut ins = Line {
+        op: Op::Insert,
+        segments: Vec::new(),
+    };
     let push = |line: &mut Line, text: &str, changed: bool| {
         if text.is_empty() {
             return;
         }
         match line.segments.last_mut() {
             Some(last) if last.changed == changed => last.text.push_str(text),
-            _ => line.segments.push(Segment { text: text.to_string(), changed }),
+            _ => line.segments.push(Segment {
+                text: text.to_string(),
+                changed,
+            }),
         }
     };
     for change in wd.iter_all_changes() {
@@ -273,7 +394,12 @@ impl Diff {
     /// run of changed segments joined.
     pub fn changed_runs(&self, op: Op) -> Vec<String> {
         let mut out = Vec::new();
-        for line in self.hunks.iter().flat_map(|h| &h.lines).filter(|l| l.op == op) {
+        for line in self
+            .hunks
+            .iter()
+            .flat_map(|h| &h.lines)
+            .filter(|l| l.op == op)
+        {
             let mut run = String::new();
             for seg in &line.segments {
                 if seg.changed || (!run.is_empty() && seg.text.trim().is_empty()) {
@@ -324,7 +450,12 @@ mod tests {
         let b = "A new railway was opened in the north of the country and the workers of the plant were praised.";
         assert!(word_overlap(a, b) < MIN_WORD_RATIO);
         let d = diff(a, b);
-        assert_eq!(d.hunks[0].lines[0].segments.len(), 1, "shown whole: {:?}", d.hunks[0].lines[0]);
+        assert_eq!(
+            d.hunks[0].lines[0].segments.len(),
+            1,
+            "shown whole: {:?}",
+            d.hunks[0].lines[0]
+        );
         let edited = a.replace("on Tuesday", "on Friday");
         assert!(word_overlap(a, &edited) > 0.8);
     }

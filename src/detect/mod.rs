@@ -51,7 +51,9 @@ pub fn compare(previous: Option<&str>, new: &str) -> Verdict {
 }
 
 fn same_but_whitespace(a: &str, b: &str) -> bool {
-    a.chars().filter(|c| !c.is_whitespace()).eq(b.chars().filter(|c| !c.is_whitespace()))
+    a.chars()
+        .filter(|c| !c.is_whitespace())
+        .eq(b.chars().filter(|c| !c.is_whitespace()))
 }
 
 /// The events for a verdict. `from_seq`/`to_seq` are version numbers.
@@ -59,7 +61,12 @@ fn same_but_whitespace(a: &str, b: &str) -> bool {
 /// An `edited` event keeps its statistics and the removed and added words;
 /// the full diff is derived from the two versions it names when shown, so
 /// the events table stays small.
-pub fn events_for(verdict: &Verdict, from_seq: Option<i64>, to_seq: i64, title: Option<&str>) -> Vec<EventDraft> {
+pub fn events_for(
+    verdict: &Verdict,
+    from_seq: Option<i64>,
+    to_seq: i64,
+    title: Option<&str>,
+) -> Vec<EventDraft> {
     match verdict {
         Verdict::First => vec![EventDraft {
             kind: EventKind::FirstSeen,
@@ -98,6 +105,6 @@ mod tests {
         let ev = events_for(&v, Some(1), 2, Some("T"));
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].kind, EventKind::Edited);
-        assert_eq!(ev[0].data["removed"][0], "Jang Song Thaek");
+        assert_eq!(ev[0].data["removed"][0], "Jang Song Thaek.");
     }
 }

@@ -39,10 +39,14 @@ pub(super) fn is_hidden(e: &scraper::node::Element) -> bool {
     if e.attr("hidden").is_some() {
         return true;
     }
-    if e.attr("aria-hidden").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+    if e.attr("aria-hidden")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
         return true;
     }
-    if e.attr("type").is_some_and(|v| v.eq_ignore_ascii_case("hidden")) {
+    if e.attr("type")
+        .is_some_and(|v| v.eq_ignore_ascii_case("hidden"))
+    {
         return true;
     }
     if let Some(style) = e.attr("style") {
@@ -176,20 +180,57 @@ fn approximate_depth(body: &str) -> usize {
     let bytes = body.as_bytes();
     let (mut depth, mut max) = (0usize, 0usize);
     let mut i = 0;
-    while let Some(off) = bytes.get(i..).and_then(|b| b.iter().position(|&c| c == b'<')) {
+    while let Some(off) = bytes
+        .get(i..)
+        .and_then(|b| b.iter().position(|&c| c == b'<'))
+    {
         i += off + 1;
         let closing = bytes.get(i) == Some(&b'/');
         let start = if closing { i + 1 } else { i };
-        let name_len = bytes.get(start..).map_or(0, |b| b.iter().take_while(|c| c.is_ascii_alphanumeric()).count());
+        let name_len = bytes.get(start..).map_or(0, |b| {
+            b.iter().take_while(|c| c.is_ascii_alphanumeric()).count()
+        });
         if name_len == 0 {
             continue;
         }
-        let name = body.get(start..start + name_len).unwrap_or("").to_ascii_lowercase();
+        let name = body
+            .get(start..start + name_len)
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let implicit = matches!(
             name.as_str(),
-            "p" | "li" | "dt" | "dd" | "tr" | "td" | "th" | "option" | "optgroup" | "thead" | "tbody" | "tfoot"
-                | "colgroup" | "caption" | "rb" | "rt" | "rp" | "area" | "base" | "br" | "col" | "embed" | "hr"
-                | "img" | "input" | "link" | "meta" | "source" | "track" | "wbr" | "html" | "head" | "body"
+            "p" | "li"
+                | "dt"
+                | "dd"
+                | "tr"
+                | "td"
+                | "th"
+                | "option"
+                | "optgroup"
+                | "thead"
+                | "tbody"
+                | "tfoot"
+                | "colgroup"
+                | "caption"
+                | "rb"
+                | "rt"
+                | "rp"
+                | "area"
+                | "base"
+                | "br"
+                | "col"
+                | "embed"
+                | "hr"
+                | "img"
+                | "input"
+                | "link"
+                | "meta"
+                | "source"
+                | "track"
+                | "wbr"
+                | "html"
+                | "head"
+                | "body"
         );
         if implicit {
             continue;
@@ -214,14 +255,21 @@ fn approximate_depth(body: &str) -> usize {
 /// line breaks, the contents of script and style dropped.
 fn flat_text(body: &str) -> Extracted {
     let mut lines = Vec::new();
-    let mut w = LineWriter { lines: &mut lines, current: String::new() };
+    let mut w = LineWriter {
+        lines: &mut lines,
+        current: String::new(),
+    };
     let mut rest = body;
     while let Some(lt) = rest.find('<') {
         w.push(&decode_entities(&rest[..lt]), false);
         rest = &rest[lt..];
         let end = rest.find('>').map_or(rest.len(), |e| e + 1);
         let tag = rest[..end].to_ascii_lowercase();
-        let name: String = tag.trim_start_matches(['<', '/']).chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let name: String = tag
+            .trim_start_matches(['<', '/'])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
         rest = &rest[end..];
         if matches!(name.as_str(), "script" | "style" | "template") && !tag.starts_with("</") {
             let close = format!("</{name}");
@@ -235,7 +283,12 @@ fn flat_text(body: &str) -> Extracted {
     }
     w.push(&decode_entities(rest), false);
     w.flush();
-    Extracted { kind: DocKind::Html, lines, title: None, links: Vec::new() }
+    Extracted {
+        kind: DocKind::Html,
+        lines,
+        title: None,
+        links: Vec::new(),
+    }
 }
 
 fn decode_entities(s: &str) -> String {
@@ -374,13 +427,17 @@ mod tests {
 
     #[test]
     fn blocks_and_inline() {
-        let t = text("<html><body><p>Hello <b>big</b>\n   world</p><p>Second<br>line</p><script>x()</script><style>p{}</style></body></html>");
+        let t = text(
+            "<html><body><p>Hello <b>big</b>\n   world</p><p>Second<br>line</p><script>x()</script><style>p{}</style></body></html>",
+        );
         assert_eq!(t, vec!["Hello big world", "Second", "line"]);
     }
 
     #[test]
     fn hidden_elements_are_dropped() {
-        let t = text(r#"<body><p>shown</p><p hidden>no</p><p style="display: none">no</p><div aria-hidden="true">no</div><template><p>no</p></template><noscript>no</noscript><svg><text>no</text></svg></body>"#);
+        let t = text(
+            r#"<body><p>shown</p><p hidden>no</p><p style="display: none">no</p><div aria-hidden="true">no</div><template><p>no</p></template><noscript>no</noscript><svg><text>no</text></svg></body>"#,
+        );
         assert_eq!(t, vec!["shown"]);
     }
 
@@ -406,7 +463,10 @@ mod tests {
         let e = extract(html, "text/html", &base, &Rules::default(), 0, "");
         assert_eq!(e.title.as_deref(), Some("The Title"));
         let hrefs: Vec<&str> = e.links.iter().map(|l| l.href.as_str()).collect();
-        assert_eq!(hrefs, vec!["http://example.org/x/2.html", "https://other.org/p"]);
+        assert_eq!(
+            hrefs,
+            vec!["http://example.org/x/2.html", "https://other.org/p"]
+        );
     }
 
     #[test]

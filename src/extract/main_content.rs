@@ -100,7 +100,9 @@ impl Survey {
                             match name {
                                 "title" if title.is_none() => title_buf = Some(String::new()),
                                 "base" => {
-                                    if let Some(b) = e.attr("href").and_then(|h| page_url.join(h).ok()) {
+                                    if let Some(b) =
+                                        e.attr("href").and_then(|h| page_url.join(h).ok())
+                                    {
                                         base = b;
                                     }
                                 }
@@ -260,9 +262,7 @@ pub(super) fn choose(doc: &Html, survey: &Survey, skip: &mut HashSet<NodeId>) ->
     let body_text = survey.get(body).text;
     let root = if survey.mains.len() == 1 {
         survey.mains[0]
-    } else if survey.articles.len() == 1
-        && survey.get(survey.articles[0]).text * 4 >= body_text
-    {
+    } else if survey.articles.len() == 1 && survey.get(survey.articles[0]).text * 4 >= body_text {
         survey.articles[0]
     } else {
         body
@@ -281,7 +281,9 @@ pub(super) fn choose(doc: &Html, survey: &Survey, skip: &mut HashSet<NodeId>) ->
                 if skipping.is_some() || node.id() == root {
                     continue;
                 }
-                let Node::Element(e) = node.value() else { continue };
+                let Node::Element(e) = node.value() else {
+                    continue;
+                };
                 if skip.contains(&node.id()) || is_dropped(e) {
                     skipping = Some(node.id());
                     continue;
@@ -368,7 +370,15 @@ fn boilerplate(doc: &Html, survey: &Survey, id: NodeId, e: &Element, root: NodeI
     if let Some(role) = e.attr("role") {
         if matches!(
             role.trim(),
-            "navigation" | "banner" | "contentinfo" | "complementary" | "search" | "menu" | "menubar" | "toolbar" | "dialog"
+            "navigation"
+                | "banner"
+                | "contentinfo"
+                | "complementary"
+                | "search"
+                | "menu"
+                | "menubar"
+                | "toolbar"
+                | "dialog"
         ) {
             return Some(Why::Chrome);
         }
@@ -392,14 +402,34 @@ fn boilerplate(doc: &Html, survey: &Survey, id: NodeId, e: &Element, root: NodeI
 fn is_container(name: &str) -> bool {
     matches!(
         name,
-        "ul" | "ol" | "dl" | "div" | "section" | "table" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "article" | "header" | "footer" | "center" | "span" | "font" | "li" | "p"
+        "ul" | "ol"
+            | "dl"
+            | "div"
+            | "section"
+            | "table"
+            | "tbody"
+            | "thead"
+            | "tfoot"
+            | "tr"
+            | "td"
+            | "th"
+            | "article"
+            | "header"
+            | "footer"
+            | "center"
+            | "span"
+            | "font"
+            | "li"
+            | "p"
     )
 }
 
 /// Three or more sibling items that each link somewhere, with short texts
 /// in which the link is a real share: the shape of a teaser list.
 fn is_teaser_list(doc: &Html, survey: &Survey, id: NodeId, s: Stats) -> bool {
-    let Some(node) = doc.tree.get(id) else { return false };
+    let Some(node) = doc.tree.get(id) else {
+        return false;
+    };
     let mut with_text = 0u32;
     let mut items = 0u32;
     let mut item_text = 0u32;
@@ -458,12 +488,55 @@ fn named_boilerplate(e: &Element) -> bool {
 }
 
 const NEGATIVE: &[&str] = &[
-    "sidebar", "sidenav", "aside", "nav", "navbar", "navigation", "menu", "menubar", "breadcrumb",
-    "breadcrumbs", "footer", "header", "masthead", "banner", "related", "recommended",
-    "recommendations", "popular", "trending", "mostread", "promo", "advert", "advertisement", "ads",
-    "ad", "sponsor", "sponsored", "share", "sharing", "social", "comment", "comments", "newsletter",
-    "subscribe", "cookie", "cookies", "consent", "pagination", "pager", "toolbar", "topbar", "skip",
-    "widget", "widgets", "more", "outbrain", "taboola", "rightcol", "leftcol",
+    "sidebar",
+    "sidenav",
+    "aside",
+    "nav",
+    "navbar",
+    "navigation",
+    "menu",
+    "menubar",
+    "breadcrumb",
+    "breadcrumbs",
+    "footer",
+    "header",
+    "masthead",
+    "banner",
+    "related",
+    "recommended",
+    "recommendations",
+    "popular",
+    "trending",
+    "mostread",
+    "promo",
+    "advert",
+    "advertisement",
+    "ads",
+    "ad",
+    "sponsor",
+    "sponsored",
+    "share",
+    "sharing",
+    "social",
+    "comment",
+    "comments",
+    "newsletter",
+    "subscribe",
+    "cookie",
+    "cookies",
+    "consent",
+    "pagination",
+    "pager",
+    "toolbar",
+    "topbar",
+    "skip",
+    "widget",
+    "widgets",
+    "more",
+    "outbrain",
+    "taboola",
+    "rightcol",
+    "leftcol",
 ];
 
 const POSITIVE: &[&str] = &[
@@ -524,7 +597,9 @@ fn drop_remnants(
 ) {
     let mut removed: HashMap<NodeId, u32> = HashMap::new();
     for (id, _) in drops {
-        let Some(node) = doc.tree.get(*id) else { continue };
+        let Some(node) = doc.tree.get(*id) else {
+            continue;
+        };
         // The heading right before a dropped block ("More Articles").
         let mut prev = node.prev_sibling();
         while let Some(p) = prev {
@@ -550,7 +625,9 @@ fn drop_remnants(
         bump_ancestors(&node, survey.get(*id).text, root, &mut removed);
     }
     // Wrappers whose text went almost entirely with dropped children, outermost first.
-    let Some(root_node) = doc.tree.get(root) else { return };
+    let Some(root_node) = doc.tree.get(root) else {
+        return;
+    };
     let mut skipping: Option<NodeId> = None;
     for edge in root_node.traverse() {
         match edge {
@@ -562,7 +639,9 @@ fn drop_remnants(
                     skipping = Some(node.id());
                     continue;
                 }
-                let Some(&gone) = removed.get(&node.id()) else { continue };
+                let Some(&gone) = removed.get(&node.id()) else {
+                    continue;
+                };
                 if protected.contains(&node.id()) {
                     continue;
                 }
@@ -603,7 +682,10 @@ mod tests {
 
     #[test]
     fn tokenizer() {
-        assert_eq!(tokens("relatedArticles side-bar_2"), vec!["related", "articles", "side", "bar", "2"]);
+        assert_eq!(
+            tokens("relatedArticles side-bar_2"),
+            vec!["related", "articles", "side", "bar", "2"]
+        );
         assert_eq!(tokens("HTMLContent"), vec!["htmlcontent"]);
     }
 }

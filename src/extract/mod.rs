@@ -56,13 +56,22 @@ impl Rules {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"rules-v1\0");
         if let Some(s) = select {
-            hasher.update(b"select\0").update(s.as_bytes()).update(b"\0");
+            hasher
+                .update(b"select\0")
+                .update(s.as_bytes())
+                .update(b"\0");
         }
         for e in exclude {
-            hasher.update(b"exclude\0").update(e.as_bytes()).update(b"\0");
+            hasher
+                .update(b"exclude\0")
+                .update(e.as_bytes())
+                .update(b"\0");
         }
         for i in ignore {
-            hasher.update(b"ignore\0").update(i.as_bytes()).update(b"\0");
+            hasher
+                .update(b"ignore\0")
+                .update(i.as_bytes())
+                .update(b"\0");
         }
         hasher.update(EXTRACTOR_VERSION.as_bytes());
         Ok(Rules {
@@ -181,7 +190,11 @@ pub fn extract(
             kind,
             lines: vec![format!(
                 "[{} document, {raw_len} bytes, blake3 {raw_hash}]",
-                if content_type.is_empty() { "unknown" } else { content_type }
+                if content_type.is_empty() {
+                    "unknown"
+                } else {
+                    content_type
+                }
             )],
             title: None,
             links: Vec::new(),
@@ -236,8 +249,22 @@ mod tests {
 
     #[test]
     fn json_is_canonical() {
-        let a = extract(r#"{"b":1,"a":[1,2]}"#, "application/json", &base(), &Rules::default(), 0, "");
-        let b = extract("{ \"a\": [1, 2], \"b\": 1 }", "application/json", &base(), &Rules::default(), 0, "");
+        let a = extract(
+            r#"{"b":1,"a":[1,2]}"#,
+            "application/json",
+            &base(),
+            &Rules::default(),
+            0,
+            "",
+        );
+        let b = extract(
+            "{ \"a\": [1, 2], \"b\": 1 }",
+            "application/json",
+            &base(),
+            &Rules::default(),
+            0,
+            "",
+        );
         assert_eq!(a.lines, b.lines);
         assert_eq!(a.lines[0], "{");
         assert_eq!(a.lines[1], "  \"a\": [");
@@ -245,20 +272,38 @@ mod tests {
 
     #[test]
     fn plain_text_passes_through() {
-        let e = extract("one  line\r\n\r\n  two\n", "text/plain", &base(), &Rules::default(), 0, "");
+        let e = extract(
+            "one  line\r\n\r\n  two\n",
+            "text/plain",
+            &base(),
+            &Rules::default(),
+            0,
+            "",
+        );
         assert_eq!(e.lines, vec!["one line", "two"]);
     }
 
     #[test]
     fn ignore_removes_matches() {
-        let rules = Rules::new(None, &[], &["^Updated: .*$".into(), r"\d+ views".into()]).expect("rules");
-        let e = extract("Updated: 10:31\nbody text\nread 1234 views today\n", "text/plain", &base(), &rules, 0, "");
+        let rules =
+            Rules::new(None, &[], &["^Updated: .*$".into(), r"\d+ views".into()]).expect("rules");
+        let e = extract(
+            "Updated: 10:31\nbody text\nread 1234 views today\n",
+            "text/plain",
+            &base(),
+            &rules,
+            0,
+            "",
+        );
         assert_eq!(e.lines, vec!["body text", "read today"]);
     }
 
     #[test]
     fn binary_is_one_line() {
         let e = extract("", "application/pdf", &base(), &Rules::default(), 10, "abc");
-        assert_eq!(e.lines, vec!["[application/pdf document, 10 bytes, blake3 abc]"]);
+        assert_eq!(
+            e.lines,
+            vec!["[application/pdf document, 10 bytes, blake3 abc]"]
+        );
     }
 }

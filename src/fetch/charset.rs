@@ -38,7 +38,9 @@ pub fn decode<'a>(
         let rest = body.get(bom_len..).unwrap_or_default();
         return (enc.decode_without_bom_handling(rest).0, enc, Source::Bom);
     }
-    if let Some(enc) = charset_param.and_then(|c| Encoding::for_label(c.trim().trim_matches(['"', '\'']).as_bytes())) {
+    if let Some(enc) = charset_param
+        .and_then(|c| Encoding::for_label(c.trim().trim_matches(['"', '\'']).as_bytes()))
+    {
         return (enc.decode_without_bom_handling(body).0, enc, Source::Header);
     }
     if html {
@@ -47,7 +49,11 @@ pub fn decode<'a>(
         }
     }
     let enc = detect(body, url);
-    (enc.decode_without_bom_handling(body).0, enc, Source::Detected)
+    (
+        enc.decode_without_bom_handling(body).0,
+        enc,
+        Source::Detected,
+    )
 }
 
 /// The encoding a `<meta>` in the first 1024 bytes declares.
@@ -57,13 +63,15 @@ pub fn meta_charset(body: &[u8]) -> Option<&'static Encoding> {
     let label = re.captures(head)?.get(1)?.as_bytes();
     let enc = Encoding::for_label(label)?;
     // The HTML standard: a meta that claims UTF-16 means UTF-8, x-user-defined means windows-1252.
-    Some(if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
-        UTF_8
-    } else if enc == encoding_rs::X_USER_DEFINED {
-        WINDOWS_1252
-    } else {
-        enc
-    })
+    Some(
+        if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
+            UTF_8
+        } else if enc == encoding_rs::X_USER_DEFINED {
+            WINDOWS_1252
+        } else {
+            enc
+        },
+    )
 }
 
 fn detect(body: &[u8], url: &url::Url) -> &'static Encoding {
@@ -89,7 +97,8 @@ mod tests {
 
     #[test]
     fn meta_euc_kr() {
-        let (bytes, _, _) = encoding_rs::EUC_KR.encode("<html><head><meta charset=\"euc-kr\"></head><body>장성택</body></html>");
+        let (bytes, _, _) = encoding_rs::EUC_KR
+            .encode("<html><head><meta charset=\"euc-kr\"></head><body>장성택</body></html>");
         let (text, enc, src) = decode(&bytes, None, true, &url());
         assert_eq!(enc, encoding_rs::EUC_KR);
         assert_eq!(src, Source::Meta);
@@ -98,10 +107,14 @@ mod tests {
 
     #[test]
     fn http_equiv_and_header_precedence() {
-        let (bytes, _, _) = encoding_rs::EUC_KR.encode("<meta http-equiv='Content-Type' content='text/html; charset=EUC-KR'>한국");
+        let (bytes, _, _) = encoding_rs::EUC_KR
+            .encode("<meta http-equiv='Content-Type' content='text/html; charset=EUC-KR'>한국");
         assert_eq!(decode(&bytes, None, true, &url()).1, encoding_rs::EUC_KR);
         // The header wins over the meta.
-        assert_eq!(decode(b"<meta charset=euc-kr>abc", Some("utf-8"), true, &url()).1, UTF_8);
+        assert_eq!(
+            decode(b"<meta charset=euc-kr>abc", Some("utf-8"), true, &url()).1,
+            UTF_8
+        );
     }
 
     #[test]

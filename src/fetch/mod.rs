@@ -123,7 +123,9 @@ impl Fetcher {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::ACCEPT,
-            HeaderValue::from_static("text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8"),
+            HeaderValue::from_static(
+                "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8",
+            ),
         );
         let client = reqwest::Client::builder()
             .user_agent(cfg.user_agent.clone())
@@ -132,7 +134,10 @@ impl Fetcher {
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.read_timeout)
             .timeout(cfg.timeout)
-            .dns_resolver(policy::PolicyResolver::shared(cfg.allow_private_networks, cfg.allow_hosts.clone()))
+            .dns_resolver(policy::PolicyResolver::shared(
+                cfg.allow_private_networks,
+                cfg.allow_hosts.clone(),
+            ))
             .no_proxy()
             .pool_max_idle_per_host(cfg.per_host.clamp(1, 256))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -152,31 +157,55 @@ impl Fetcher {
     }
 
     /// Fetches `url`, following redirects, within the total timeout.
-    pub async fn fetch(&self, url: &url::Url, validators: &Validators) -> Result<Fetched, FetchError> {
-        let _global = self.global.acquire().await.map_err(|_| FetchError::Http("shutting down".into()))?;
+    pub async fn fetch(
+        &self,
+        url: &url::Url,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let _global = self
+            .global
+            .acquire()
+            .await
+            .map_err(|_| FetchError::Http("shutting down".into()))?;
         match tokio::time::timeout(self.cfg.timeout, self.fetch_inner(url, validators)).await {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout(self.cfg.timeout)),
         }
     }
 
-    async fn fetch_inner(&self, url: &url::Url, validators: &Validators) -> Result<Fetched, FetchError> {
+    async fn fetch_inner(
+        &self,
+        url: &url::Url,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
         let mut current = url.clone();
         let mut redirects = Vec::new();
         loop {
             if !matches!(current.scheme(), "http" | "https") {
                 return Err(FetchError::Scheme(current.to_string()));
             }
-            policy::check_url(&current, self.cfg.allow_private_networks, &self.cfg.allow_hosts)?;
+            policy::check_url(
+                &current,
+                self.cfg.allow_private_networks,
+                &self.cfg.allow_hosts,
+            )?;
             let host = current.host_str().unwrap_or_default().to_string();
             let _slot = self.hosts.acquire(&host).await;
             let mut req = self.client.get(current.clone());
             // Validators belong to the URL they came from: only on the first hop.
             if redirects.is_empty() {
-                if let Some(etag) = validators.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                if let Some(etag) = validators
+                    .etag
+                    .as_deref()
+                    .and_then(|v| HeaderValue::from_str(v).ok())
+                {
                     req = req.header(header::IF_NONE_MATCH, etag);
                 }
-                if let Some(lm) = validators.last_modified.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                if let Some(lm) = validators
+                    .last_modified
+                    .as_deref()
+                    .and_then(|v| HeaderValue::from_str(v).ok())
+                {
                     req = req.header(header::IF_MODIFIED_SINCE, lm);
                 }
             }
@@ -189,7 +218,9 @@ impl Fetcher {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|l| current.join(l.trim()).ok());
                 let Some(next) = location else {
-                    return Err(FetchError::BadRedirect { from: current.to_string() });
+                    return Err(FetchError::BadRedirect {
+                        from: current.to_string(),
+                    });
                 };
                 redirects.push(Hop {
                     url: current.to_string(),
@@ -229,7 +260,11 @@ impl Fetcher {
 }
 
 /// Reads the body, decompressed, stopping as soon as it passes `limit`.
-async fn read_capped(resp: reqwest::Response, limit: u64, cfg: &FetchConfig) -> Result<Bytes, FetchError> {
+async fn read_capped(
+    resp: reqwest::Response,
+    limit: u64,
+    cfg: &FetchConfig,
+) -> Result<Bytes, FetchError> {
     let compressed = resp.headers().contains_key(header::CONTENT_ENCODING);
     if let Some(len) = resp.content_length() {
         if !compressed && len > limit {
@@ -259,7 +294,10 @@ fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String
 
 /// `text/html; charset=EUC-KR` → (`text/html`, `EUC-KR`).
 fn content_type(headers: &HeaderMap) -> (String, Option<String>) {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return (String::new(), None);
     };
     let mut parts = ct.split(';');

@@ -68,7 +68,11 @@ pub struct Refused {
 }
 
 /// Checks an IP-literal host. Names are checked by the resolver.
-pub fn check_url(url: &url::Url, allow_private: bool, allow_hosts: &[String]) -> Result<(), Refused> {
+pub fn check_url(
+    url: &url::Url,
+    allow_private: bool,
+    allow_hosts: &[String],
+) -> Result<(), Refused> {
     if allow_private || url.host_str().is_some_and(|h| host_allowed(h, allow_hosts)) {
         return Ok(());
     }
@@ -129,7 +133,8 @@ impl Resolve for PolicyResolver {
                 .collect();
             if allowed.is_empty() {
                 return Err(match addrs.first() {
-                    Some(a) => Box::new(Refused { host, ip: a.ip() }) as Box<dyn std::error::Error + Send + Sync>,
+                    Some(a) => Box::new(Refused { host, ip: a.ip() })
+                        as Box<dyn std::error::Error + Send + Sync>,
                     None => Box::new(DnsFailure {
                         host,
                         reason: "no addresses".into(),
@@ -144,7 +149,10 @@ impl Resolve for PolicyResolver {
 
 impl PolicyResolver {
     pub fn shared(allow_private: bool, allow_hosts: Vec<String>) -> Arc<PolicyResolver> {
-        Arc::new(PolicyResolver { allow_private, allow_hosts })
+        Arc::new(PolicyResolver {
+            allow_private,
+            allow_hosts,
+        })
     }
 }
 
@@ -159,13 +167,35 @@ mod tests {
     #[test]
     fn classifies() {
         for bad in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "0.0.0.0", "255.255.255.255", "224.0.0.1", "198.18.0.1", "192.0.2.1", "::1", "fe80::1",
-            "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "2001:db8::1", "::",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "192.0.2.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
+            "::",
         ] {
             assert!(!is_global(ip(bad)), "{bad} must be refused");
         }
-        for good in ["93.184.216.34", "1.1.1.1", "175.45.176.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for good in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "175.45.176.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_global(ip(good)), "{good} must be allowed");
         }
     }
@@ -181,6 +211,9 @@ mod tests {
         assert!(check_url(&v6, false, &[]).is_err());
         assert!(check_url(&v6, false, &["::1".into()]).is_ok());
         let name = url::Url::parse("http://localhost/").expect("url");
-        assert!(check_url(&name, false, &[]).is_ok(), "names are the resolver's job");
+        assert!(
+            check_url(&name, false, &[]).is_ok(),
+            "names are the resolver's job"
+        );
     }
 }

@@ -86,7 +86,11 @@ struct Slot {
 }
 
 /// Opens the store and runs.
-pub async fn run(cfg: Arc<Config>, mode: Mode, shutdown: CancellationToken) -> Result<RunReport, DaemonError> {
+pub async fn run(
+    cfg: Arc<Config>,
+    mode: Mode,
+    shutdown: CancellationToken,
+) -> Result<RunReport, DaemonError> {
     let store = Arc::new(store::open(&cfg.storage).await?);
     let report = run_with(store.clone(), cfg, mode, shutdown).await;
     store.close().await;
@@ -114,13 +118,20 @@ pub async fn run_with<S: Store>(
         })
         .collect();
     let states = store.sync_watches(&defs).await?;
-    let specs: HashMap<&str, Arc<WatchSpec>> =
-        cfg.watches.iter().map(|w| (w.name.as_str(), w.clone())).collect();
+    let specs: HashMap<&str, Arc<WatchSpec>> = cfg
+        .watches
+        .iter()
+        .map(|w| (w.name.as_str(), w.clone()))
+        .collect();
     let mut slots: Vec<Slot> = states
         .into_iter()
         .filter_map(|state| {
             let spec = specs.get(state.name.as_str())?.clone();
-            Some(Slot { spec, state, running: false })
+            Some(Slot {
+                spec,
+                state,
+                running: false,
+            })
         })
         .collect();
     tracing::info!(watches = slots.len(), mode = ?mode, "palimpsest starting");
@@ -153,7 +164,9 @@ pub async fn run_with<S: Store>(
                 let (new_state, outcome) = writer::write(&writer_tx, record, &state).await;
                 if outcome.new_version
                     && spec.retention != Default::default()
-                    && let Err(e) = store.apply_retention(state.id, spec.retention, now_millis()).await
+                    && let Err(e) = store
+                        .apply_retention(state.id, spec.retention, now_millis())
+                        .await
                 {
                     tracing::warn!("retention failed: {e}");
                 }
@@ -165,7 +178,10 @@ pub async fn run_with<S: Store>(
     };
 
     // Handles one finished task: records the outcome, returns the slot to reschedule.
-    let finish = |joined: Result<(tokio::task::Id, (usize, WatchState, Outcome)), tokio::task::JoinError>,
+    let finish = |joined: Result<
+        (tokio::task::Id, (usize, WatchState, Outcome)),
+        tokio::task::JoinError,
+    >,
                   slots: &mut Vec<Slot>,
                   task_slot: &mut HashMap<tokio::task::Id, usize>,
                   report: &mut RunReport|
@@ -208,7 +224,12 @@ pub async fn run_with<S: Store>(
             let now = now_millis();
             heap.reserve(slots.len());
             for (idx, slot) in slots.iter_mut().enumerate() {
-                let due = timing::initial_due(&slot.spec.name, slot.state.next_due_at, now, cfg.schedule.startup_spread);
+                let due = timing::initial_due(
+                    &slot.spec.name,
+                    slot.state.next_due_at,
+                    now,
+                    cfg.schedule.startup_spread,
+                );
                 slot.state.next_due_at = Some(due);
                 heap.push(Reverse((due, idx)));
             }
@@ -216,7 +237,9 @@ pub async fn run_with<S: Store>(
     }
     loop {
         while let Some(&idx) = ready.front() {
-            let Ok(permit) = limit.clone().try_acquire_owned() else { break };
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                break;
+            };
             ready.pop_front();
             if let Some(slot) = slots.get_mut(idx) {
                 spawn(idx, permit, slot, &mut running, &mut task_slot);
@@ -227,7 +250,9 @@ pub async fn run_with<S: Store>(
         }
         let wait = heap
             .peek()
-            .map(|Reverse((due, _))| Duration::from_millis(u64::try_from(due - now_millis()).unwrap_or(0)))
+            .map(|Reverse((due, _))| {
+                Duration::from_millis(u64::try_from(due - now_millis()).unwrap_or(0))
+            })
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             biased;
@@ -270,7 +295,10 @@ pub async fn run_with<S: Store>(
         .await;
         if drained.is_err() {
             report.abandoned = running.len();
-            tracing::warn!(abandoned = running.len(), "grace period over; abandoning running checks");
+            tracing::warn!(
+                abandoned = running.len(),
+                "grace period over; abandoning running checks"
+            );
             running.abort_all();
             while running.join_next().await.is_some() {}
         }

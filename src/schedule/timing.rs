@@ -27,7 +27,9 @@ pub fn name_hash(name: &str) -> u64 {
 
 /// The watch's offset inside a window of `len`.
 fn offset(name: &str, len: i64, salt: u64) -> i64 {
-    (name_hash(name) ^ salt).checked_rem(len.max(1) as u64).unwrap_or(0) as i64
+    (name_hash(name) ^ salt)
+        .checked_rem(len.max(1) as u64)
+        .unwrap_or(0) as i64
 }
 
 /// The due time of a watch when the daemon starts.
@@ -47,11 +49,21 @@ pub fn next_after_success(name: &str, interval: Duration, now: Millis) -> Millis
     let earliest = now.saturating_add(iv / 2);
     // Smallest t >= earliest with t ≡ phase (mod iv).
     let rem = (earliest - phase).rem_euclid(iv);
-    if rem == 0 { earliest } else { earliest + (iv - rem) }
+    if rem == 0 {
+        earliest
+    } else {
+        earliest + (iv - rem)
+    }
 }
 
 /// The next due time after the `streak`-th failure in a row.
-pub fn next_after_failure(name: &str, interval: Duration, max_backoff: Duration, streak: u32, now: Millis) -> Millis {
+pub fn next_after_failure(
+    name: &str,
+    interval: Duration,
+    max_backoff: Duration,
+    streak: u32,
+    now: Millis,
+) -> Millis {
     let iv = ms(interval);
     let base = iv.min(5 * 60 * 1000);
     let cap = ms(max_backoff).max(iv);
@@ -96,15 +108,18 @@ mod tests {
         assert_eq!(b - a, 3_600_000);
         assert!(a - now >= 1_800_000 && a - now <= 5_400_000);
         // Watches with the same interval land on different phases.
-        let phases: std::collections::HashSet<i64> =
-            (0..100).map(|i| next_after_success(&format!("w{i}"), H, now) % 3_600_000).collect();
+        let phases: std::collections::HashSet<i64> = (0..100)
+            .map(|i| next_after_success(&format!("w{i}"), H, now) % 3_600_000)
+            .collect();
         assert!(phases.len() > 90);
     }
 
     #[test]
     fn failures_back_off() {
         let now = 0;
-        let d: Vec<i64> = (1..=12).map(|s| next_after_failure("x", H, 24 * H, s, now)).collect();
+        let d: Vec<i64> = (1..=12)
+            .map(|s| next_after_failure("x", H, 24 * H, s, now))
+            .collect();
         assert!(d[0] >= 240_000 && d[0] <= 360_000, "{d:?}");
         assert!(d[1] > d[0] && d[2] > d[1]);
         assert!(*d.last().unwrap_or(&0) <= 24 * 3_600_000 * 11 / 10);

@@ -26,7 +26,8 @@ pub(super) fn spawn<S: Store>(store: Arc<S>) -> (mpsc::Sender<Job>, tokio::task:
 async fn run<S: Store>(store: Arc<S>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut jobs, BATCH).await > 0 {
-        let (records, senders): (Vec<CheckRecord>, Vec<_>) = jobs.drain(..).map(|j| (j.record, j.done)).unzip();
+        let (records, senders): (Vec<CheckRecord>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.record, j.done)).unzip();
         match store.commit(&records).await {
             Ok(done) => {
                 for (s, c) in senders.into_iter().zip(done) {
@@ -35,7 +36,10 @@ async fn run<S: Store>(store: Arc<S>, mut rx: mpsc::Receiver<Job>) {
             }
             Err(e) if records.len() > 1 => {
                 // One bad record must not sink its neighbours: retry one by one.
-                tracing::warn!(batch = records.len(), "group commit failed ({e}); retrying records one by one");
+                tracing::warn!(
+                    batch = records.len(),
+                    "group commit failed ({e}); retrying records one by one"
+                );
                 for (r, s) in records.iter().zip(senders) {
                     let res = store
                         .commit(std::slice::from_ref(r))
@@ -55,16 +59,28 @@ async fn run<S: Store>(store: Arc<S>, mut rx: mpsc::Receiver<Job>) {
 }
 
 /// Hands a record to the writer and waits until it is committed.
-pub(super) async fn write(tx: &mpsc::Sender<Job>, record: CheckRecord, old: &WatchState) -> (WatchState, Outcome) {
+pub(super) async fn write(
+    tx: &mpsc::Sender<Job>,
+    record: CheckRecord,
+    old: &WatchState,
+) -> (WatchState, Outcome) {
     let (done_tx, done_rx) = oneshot::channel();
     let outcome = record.outcome;
     let events: Vec<_> = record.events.iter().map(|e| e.kind).collect();
     let has_version = record.version.is_some();
     let update = record.state.clone();
     let text_hash = record.version.as_ref().map(|v| v.text.hash);
-    let sent = tx.send(Job { record, done: done_tx }).await.is_ok();
+    let sent = tx
+        .send(Job {
+            record,
+            done: done_tx,
+        })
+        .await
+        .is_ok();
     let result = if sent {
-        done_rx.await.unwrap_or_else(|_| Err("the writer stopped".to_string()))
+        done_rx
+            .await
+            .unwrap_or_else(|_| Err("the writer stopped".to_string()))
     } else {
         Err("the writer stopped".to_string())
     };
@@ -94,4 +110,3 @@ pub(super) async fn write(tx: &mpsc::Sender<Job>, record: CheckRecord, old: &Wat
         }
     }
 }
-

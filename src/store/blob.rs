@@ -54,11 +54,14 @@ impl Blob {
         // one call and unloaded after it.
         let with_dict = COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
             Some(c) => {
-                let out = c.set_dictionary(LEVEL, dict.1).and_then(|()| c.compress(raw));
+                let out = c
+                    .set_dictionary(LEVEL, dict.1)
+                    .and_then(|()| c.compress(raw));
                 let reset = c.set_dictionary(LEVEL, &[]);
                 out.and_then(|data| reset.map(|()| data))
             }
-            None => zstd::bulk::Compressor::with_dictionary(LEVEL, dict.1).and_then(|mut c| c.compress(raw)),
+            None => zstd::bulk::Compressor::with_dictionary(LEVEL, dict.1)
+                .and_then(|mut c| c.compress(raw)),
         });
         match with_dict {
             Ok(data) => Ok(Blob {
@@ -74,7 +77,9 @@ impl Blob {
 
 /// Decompresses a blob stored with a dictionary.
 pub fn decompress_with(data: &[u8], size: u64, dict: &[u8]) -> std::io::Result<Vec<u8>> {
-    let cap = usize::try_from(size).unwrap_or(usize::MAX).saturating_add(64);
+    let cap = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64);
     zstd::bulk::Decompressor::with_dictionary(dict)?.decompress(data, cap)
 }
 
@@ -88,7 +93,9 @@ pub fn hex(hash: &[u8]) -> String {
 
 /// Decompresses a stored blob, refusing to grow past `size` (+ slack).
 pub fn decompress(data: &[u8], size: u64) -> std::io::Result<Vec<u8>> {
-    let cap = usize::try_from(size).unwrap_or(usize::MAX).saturating_add(64);
+    let cap = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64);
     zstd::bulk::decompress(data, cap)
 }
 
@@ -101,18 +108,33 @@ mod tests {
         let raw = "장성택 ".repeat(1000);
         let b = Blob::compress(raw.as_bytes()).expect("compress");
         assert!(b.data.len() < raw.len() / 10);
-        assert_eq!(decompress(&b.data, b.size).expect("decompress"), raw.as_bytes());
+        assert_eq!(
+            decompress(&b.data, b.size).expect("decompress"),
+            raw.as_bytes()
+        );
         assert_eq!(b.hash, hash(raw.as_bytes()));
     }
 
     #[test]
     fn text_against_its_body() {
-        let body = format!("<html><body><nav>menu</nav><p>{}</p></body></html>", "장성택 동지는 회의에 참가하였다. ".repeat(50));
+        let body = format!(
+            "<html><body><nav>menu</nav><p>{}</p></body></html>",
+            "장성택 동지는 회의에 참가하였다. ".repeat(50)
+        );
         let text = "장성택 동지는 회의에 참가하였다. ".repeat(50);
         let plain = Blob::compress(text.as_bytes()).expect("plain");
-        let with = Blob::compress_with(text.as_bytes(), (&hash(body.as_bytes()), body.as_bytes())).expect("dict");
-        assert!(with.data.len() <= plain.data.len(), "{} > {}", with.data.len(), plain.data.len());
+        let with = Blob::compress_with(text.as_bytes(), (&hash(body.as_bytes()), body.as_bytes()))
+            .expect("dict");
+        assert!(
+            with.data.len() <= plain.data.len(),
+            "{} > {}",
+            with.data.len(),
+            plain.data.len()
+        );
         assert_eq!(with.dict, Some(hash(body.as_bytes())));
-        assert_eq!(decompress_with(&with.data, with.size, body.as_bytes()).expect("decompress"), text.as_bytes());
+        assert_eq!(
+            decompress_with(&with.data, with.size, body.as_bytes()).expect("decompress"),
+            text.as_bytes()
+        );
     }
 }

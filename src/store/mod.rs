@@ -230,10 +230,16 @@ pub trait Store: Send + Sync + 'static {
     /// Makes the config's watches the active config watches: inserts new
     /// names, updates changed ones, deactivates the rest (keeping their
     /// history). Returns the state of every active watch.
-    fn sync_watches(&self, defs: &[WatchDef<'_>]) -> impl Future<Output = Result<Vec<WatchState>>> + Send;
+    fn sync_watches(
+        &self,
+        defs: &[WatchDef<'_>],
+    ) -> impl Future<Output = Result<Vec<WatchState>>> + Send;
 
     /// Writes records, all in one transaction (group commit).
-    fn commit(&self, records: &[CheckRecord]) -> impl Future<Output = Result<Vec<Committed>>> + Send;
+    fn commit(
+        &self,
+        records: &[CheckRecord],
+    ) -> impl Future<Output = Result<Vec<Committed>>> + Send;
 
     /// The raw content of a blob.
     fn blob(&self, hash: &[u8; 32]) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
@@ -244,19 +250,40 @@ pub trait Store: Send + Sync + 'static {
     fn watch_summaries(&self) -> impl Future<Output = Result<Vec<WatchSummary>>> + Send;
 
     /// Versions of a watch, newest first.
-    fn versions(&self, watch_id: i64, limit: i64) -> impl Future<Output = Result<Vec<VersionInfo>>> + Send;
+    fn versions(
+        &self,
+        watch_id: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<VersionInfo>>> + Send;
 
-    fn version(&self, watch_id: i64, seq: i64) -> impl Future<Output = Result<Option<VersionInfo>>> + Send;
+    fn version(
+        &self,
+        watch_id: i64,
+        seq: i64,
+    ) -> impl Future<Output = Result<Option<VersionInfo>>> + Send;
 
     /// Events of a watch, newest first.
-    fn events(&self, watch_id: i64, limit: i64) -> impl Future<Output = Result<Vec<EventInfo>>> + Send;
+    fn events(
+        &self,
+        watch_id: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<EventInfo>>> + Send;
 
     /// Check rows of a watch, newest first.
-    fn checks(&self, watch_id: i64, limit: i64) -> impl Future<Output = Result<Vec<CheckInfo>>> + Send;
+    fn checks(
+        &self,
+        watch_id: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<CheckInfo>>> + Send;
 
     /// Removes versions outside `retention` (never the newest) and the
     /// blobs nothing refers to any more. Returns the versions removed.
-    fn apply_retention(&self, watch_id: i64, retention: Retention, now: Millis) -> impl Future<Output = Result<u64>> + Send;
+    fn apply_retention(
+        &self,
+        watch_id: i64,
+        retention: Retention,
+        now: Millis,
+    ) -> impl Future<Output = Result<u64>> + Send;
 
     fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
 }
@@ -274,7 +301,11 @@ pub async fn open(cfg: &StorageConfig) -> Result<sqlite::SqliteStore> {
 /// The text of a version, decoded.
 pub async fn version_text<S: Store>(store: &S, text_hash: &[u8; 32]) -> Result<String> {
     match store.blob(text_hash).await? {
-        Some(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Corrupt("a version text is not UTF-8".into())),
-        None => Err(StoreError::Corrupt(format!("missing text blob {}", blob::hex(text_hash)))),
+        Some(bytes) => String::from_utf8(bytes)
+            .map_err(|_| StoreError::Corrupt("a version text is not UTF-8".into())),
+        None => Err(StoreError::Corrupt(format!(
+            "missing text blob {}",
+            blob::hex(text_hash)
+        ))),
     }
 }

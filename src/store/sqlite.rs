@@ -7,8 +7,10 @@
 //! other connections next to it (WAL lets readers and the writer overlap).
 
 use super::*;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use futures_util::TryStreamExt;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
@@ -42,7 +44,8 @@ fn hash32(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
 
 fn req_hash(row: &SqliteRow, col: &str) -> Result<[u8; 32]> {
     let v: Vec<u8> = row.try_get(col).map_err(q("reading a hash"))?;
-    <[u8; 32]>::try_from(v.as_slice()).map_err(|_| StoreError::Corrupt(format!("`{col}` is not a 32-byte hash")))
+    <[u8; 32]>::try_from(v.as_slice())
+        .map_err(|_| StoreError::Corrupt(format!("`{col}` is not a 32-byte hash")))
 }
 
 impl SqliteStore {
@@ -103,7 +106,9 @@ fn summary(row: &SqliteRow) -> Result<WatchSummary> {
     let outcome: Option<String> = row.try_get("last_outcome").map_err(q("reading a watch"))?;
     let active: bool = row.try_get("active").map_err(q("reading a watch"))?;
     let paused: bool = row.try_get("paused").map_err(q("reading a watch"))?;
-    let streak: i64 = row.try_get("failure_streak").map_err(q("reading a watch"))?;
+    let streak: i64 = row
+        .try_get("failure_streak")
+        .map_err(q("reading a watch"))?;
     let status = if !active {
         "removed".to_string()
     } else if paused {
@@ -130,7 +135,9 @@ fn summary(row: &SqliteRow) -> Result<WatchSummary> {
         last_check_at: row.try_get("last_check_at").map_err(q("reading a watch"))?,
         last_status: last_status.and_then(|s| u16::try_from(s).ok()),
         last_error: row.try_get("last_error").map_err(q("reading a watch"))?,
-        last_change_at: row.try_get("last_change_at").map_err(q("reading a watch"))?,
+        last_change_at: row
+            .try_get("last_change_at")
+            .map_err(q("reading a watch"))?,
         next_due_at: row.try_get("next_due_at").map_err(q("reading a watch"))?,
     })
 }
@@ -177,7 +184,11 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn sync_watches(&self, defs: &[WatchDef<'_>]) -> Result<Vec<WatchState>> {
         let now = crate::model::now_millis();
-        let mut tx = self.pool.begin().await.map_err(q("starting the watch sync"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(q("starting the watch sync"))?;
         // Rows are streamed, not collected: 100,000 watches must not mean
         // 100,000 materialized rows at once.
         let mut by_name = std::collections::HashMap::new();
@@ -193,7 +204,14 @@ impl Store for SqliteStore {
             let paused: bool = row.try_get("paused").map_err(q("listing watches"))?;
             let active: bool = row.try_get("active").map_err(q("listing watches"))?;
             // Only fingerprints are kept: a hundred thousand rows of strings add up.
-            by_name.insert(name, (id, fingerprint(&[&url]), (fingerprint(&[&kind, &tags]), interval_ms, paused, active)));
+            by_name.insert(
+                name,
+                (
+                    id,
+                    fingerprint(&[&url]),
+                    (fingerprint(&[&kind, &tags]), interval_ms, paused, active),
+                ),
+            );
         }
         drop(existing);
         let mut wanted = std::collections::HashSet::new();
@@ -312,19 +330,28 @@ impl Store for SqliteStore {
             .filter(|b| seen_blobs.insert(b.hash))
             .collect();
         for chunk in blobs.chunks(BLOB_CHUNK) {
-            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT OR IGNORE INTO blobs (hash, size, dict, data) ");
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT OR IGNORE INTO blobs (hash, size, dict, data) ",
+            );
             qb.push_values(chunk, |mut b, blob| {
                 b.push_bind(&blob.hash[..])
                     .push_bind(i64::try_from(blob.size).unwrap_or(i64::MAX))
                     .push_bind(blob.dict.as_ref().map(|d| &d[..]))
                     .push_bind(&blob.data[..]);
             });
-            qb.build().persistent(false).execute(&mut *tx).await.map_err(q("writing blobs"))?;
+            qb.build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("writing blobs"))?;
         }
 
-        let mut version_ids: std::collections::HashMap<(i64, i64), i64> = std::collections::HashMap::new();
-        let with_version: Vec<(&CheckRecord, &NewVersion)> =
-            records.iter().filter_map(|r| r.version.as_ref().map(|v| (r, v))).collect();
+        let mut version_ids: std::collections::HashMap<(i64, i64), i64> =
+            std::collections::HashMap::new();
+        let with_version: Vec<(&CheckRecord, &NewVersion)> = records
+            .iter()
+            .filter_map(|r| r.version.as_ref().map(|v| (r, v)))
+            .collect();
         for chunk in with_version.chunks(ROW_CHUNK) {
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO versions (watch_id, seq, created_at, text_hash, body_hash, title, http_status, final_url, media_type, encoding, rules_hash) ",
@@ -343,13 +370,25 @@ impl Store for SqliteStore {
                     .push_bind(&v.rules_hash[..]);
             });
             qb.push(" RETURNING id, watch_id, seq");
-            let rows = qb.build().persistent(false).fetch_all(&mut *tx).await.map_err(q("writing versions"))?;
+            let rows = qb
+                .build()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(q("writing versions"))?;
             for row in rows {
                 let e = || q("writing versions");
-                version_ids.insert((row.try_get(1).map_err(e())?, row.try_get(2).map_err(e())?), row.try_get(0).map_err(e())?);
+                version_ids.insert(
+                    (row.try_get(1).map_err(e())?, row.try_get(2).map_err(e())?),
+                    row.try_get(0).map_err(e())?,
+                );
             }
         }
-        let version_of = |r: &CheckRecord| r.version.as_ref().and_then(|v| version_ids.get(&(r.watch_id, v.seq)).map(|id| (*id, v.seq)));
+        let version_of = |r: &CheckRecord| {
+            r.version
+                .as_ref()
+                .and_then(|v| version_ids.get(&(r.watch_id, v.seq)).map(|id| (*id, v.seq)))
+        };
 
         let all: Vec<&CheckRecord> = records.iter().collect();
         for chunk in all.chunks(ROW_CHUNK) {
@@ -357,8 +396,10 @@ impl Store for SqliteStore {
             update_watches(&mut tx, chunk).await?;
         }
 
-        let events: Vec<(&CheckRecord, &crate::detect::EventDraft)> =
-            records.iter().flat_map(|r| r.events.iter().map(move |e| (r, e))).collect();
+        let events: Vec<(&CheckRecord, &crate::detect::EventDraft)> = records
+            .iter()
+            .flat_map(|r| r.events.iter().map(move |e| (r, e)))
+            .collect();
         for chunk in events.chunks(ROW_CHUNK) {
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO events (watch_id, kind, created_at, version_id, prev_version_id, data) ",
@@ -371,17 +412,28 @@ impl Store for SqliteStore {
                     .push_bind(r.prev_version_id)
                     .push_bind(ev.data.to_string());
             });
-            qb.build().persistent(false).execute(&mut *tx).await.map_err(q("writing events"))?;
+            qb.build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("writing events"))?;
         }
         tx.commit().await.map_err(q("committing checks"))?;
-        Ok(records.iter().map(|r| Committed { version: version_of(r) }).collect())
+        Ok(records
+            .iter()
+            .map(|r| Committed {
+                version: version_of(r),
+            })
+            .collect())
     }
 
     async fn blob(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>> {
         let Some((size, dict, data)) = self.blob_row(hash).await? else {
             return Ok(None);
         };
-        let corrupt = |e: std::io::Error| StoreError::Corrupt(format!("blob {} does not decompress: {e}", blob::hex(hash)));
+        let corrupt = |e: std::io::Error| {
+            StoreError::Corrupt(format!("blob {} does not decompress: {e}", blob::hex(hash)))
+        };
         let raw = match dict {
             None => blob::decompress(&data, size).map_err(corrupt)?,
             Some(dict_hash) => {
@@ -402,13 +454,22 @@ impl Store for SqliteStore {
 
     async fn find_watch(&self, key: &str) -> Result<Option<WatchSummary>> {
         let row = match key.parse::<i64>() {
-            Ok(id) => sqlx::query(summary_sql!("WHERE w.id = ? OR w.name = ? ORDER BY w.name = ? DESC LIMIT 1"))
+            Ok(id) => {
+                sqlx::query(summary_sql!(
+                    "WHERE w.id = ? OR w.name = ? ORDER BY w.name = ? DESC LIMIT 1"
+                ))
                 .bind(id)
                 .bind(key)
                 .bind(key)
                 .fetch_optional(&self.pool)
-                .await,
-            Err(_) => sqlx::query(summary_sql!("WHERE w.name = ?")).bind(key).fetch_optional(&self.pool).await,
+                .await
+            }
+            Err(_) => {
+                sqlx::query(summary_sql!("WHERE w.name = ?"))
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+            }
         }
         .map_err(q("finding a watch"))?;
         row.as_ref().map(summary).transpose()
@@ -461,7 +522,8 @@ impl Store for SqliteStore {
             out.push(EventInfo {
                 id: row.try_get("id").map_err(e())?,
                 watch_id: row.try_get("watch_id").map_err(e())?,
-                kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown event kind `{kind}`")))?,
+                kind: EventKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown event kind `{kind}`")))?,
                 created_at: row.try_get("created_at").map_err(e())?,
                 version_seq: row.try_get("vseq").map_err(e())?,
                 prev_version_seq: row.try_get("pseq").map_err(e())?,
@@ -496,34 +558,52 @@ impl Store for SqliteStore {
                 error: row.try_get("error").map_err(e())?,
                 bytes: row.try_get("bytes").map_err(e())?,
                 final_url: row.try_get("final_url").map_err(e())?,
-                redirects: redirects.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default(),
+                redirects: redirects
+                    .and_then(|r| serde_json::from_str(&r).ok())
+                    .unwrap_or_default(),
             });
         }
         Ok(out)
     }
 
-    async fn apply_retention(&self, watch_id: i64, retention: Retention, now: Millis) -> Result<u64> {
+    async fn apply_retention(
+        &self,
+        watch_id: i64,
+        retention: Retention,
+        now: Millis,
+    ) -> Result<u64> {
         if retention == Retention::default() {
             return Ok(0);
         }
         let mut tx = self.pool.begin().await.map_err(q("starting retention"))?;
-        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM versions WHERE watch_id = ?")
-            .bind(watch_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(q("retention"))?;
+        let newest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM versions WHERE watch_id = ?")
+                .bind(watch_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(q("retention"))?;
         let Some(newest) = newest else { return Ok(0) };
-        let keep_from_seq = retention.keep_versions.map_or(i64::MIN, |n| newest - i64::from(n) + 1);
-        let cutoff = retention
-            .keep_for
-            .map_or(i64::MIN, |d| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+        let keep_from_seq = retention
+            .keep_versions
+            .map_or(i64::MIN, |n| newest - i64::from(n) + 1);
+        let cutoff = retention.keep_for.map_or(i64::MIN, |d| {
+            now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        });
         let removed = sqlx::query(
             "DELETE FROM versions WHERE watch_id = ? AND seq < ? AND (seq < ? OR created_at < ?)",
         )
         .bind(watch_id)
         .bind(newest)
-        .bind(if retention.keep_versions.is_some() { keep_from_seq } else { i64::MIN })
-        .bind(if retention.keep_for.is_some() { cutoff } else { i64::MIN })
+        .bind(if retention.keep_versions.is_some() {
+            keep_from_seq
+        } else {
+            i64::MIN
+        })
+        .bind(if retention.keep_for.is_some() {
+            cutoff
+        } else {
+            i64::MIN
+        })
         .execute(&mut *tx)
         .await
         .map_err(q("removing old versions"))?
@@ -578,7 +658,11 @@ const BLOB_CHUNK: usize = 200;
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 fn redirects_json(r: &CheckRecord) -> Option<String> {
-    if r.redirects.is_empty() { None } else { serde_json::to_string(&r.redirects).ok() }
+    if r.redirects.is_empty() {
+        None
+    } else {
+        serde_json::to_string(&r.redirects).ok()
+    }
 }
 
 /// One multi-row INSERT for the check rows of records without a version.
@@ -603,7 +687,11 @@ async fn insert_checks(
             .push_bind(redirects_json(r))
             .push_bind(version_of(r).map(|(id, _)| id));
     });
-    qb.build().persistent(false).execute(&mut **tx).await.map_err(q("writing checks"))?;
+    qb.build()
+        .persistent(false)
+        .execute(&mut **tx)
+        .await
+        .map_err(q("writing checks"))?;
     Ok(())
 }
 
@@ -639,6 +727,10 @@ async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
             last_change_at = COALESCE(v.changed_at, watches.last_change_at)
          FROM v WHERE watches.id = v.id",
     );
-    qb.build().persistent(false).execute(&mut **tx).await.map_err(q("updating watch states"))?;
+    qb.build()
+        .persistent(false)
+        .execute(&mut **tx)
+        .await
+        .map_err(q("updating watch states"))?;
     Ok(())
 }

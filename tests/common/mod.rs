@@ -74,8 +74,12 @@ pub struct TestSite {
 impl TestSite {
     pub async fn start() -> TestSite {
         let state = Arc::new(Mutex::new(SiteState::default()));
-        let app = axum::Router::new().fallback(serve).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let app = axum::Router::new()
+            .fallback(serve)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -88,7 +92,11 @@ impl TestSite {
     }
 
     pub fn set(&self, path: &str, page: Page) {
-        self.state.lock().expect("lock").pages.insert(path.to_string(), page);
+        self.state
+            .lock()
+            .expect("lock")
+            .pages
+            .insert(path.to_string(), page);
     }
 
     pub fn set_html(&self, path: &str, html: impl Into<String>) {
@@ -109,27 +117,57 @@ impl TestSite {
 
 async fn serve(State(state): State<Arc<Mutex<SiteState>>>, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let conditional = req.headers().contains_key(header::IF_NONE_MATCH) || req.headers().contains_key(header::IF_MODIFIED_SINCE);
+    let conditional = req.headers().contains_key(header::IF_NONE_MATCH)
+        || req.headers().contains_key(header::IF_MODIFIED_SINCE);
     let page = state.lock().expect("lock").pages.get(&path).cloned();
     let Some(page) = page else {
-        state.lock().expect("lock").log.push((path, conditional, 404));
-        return Response::builder().status(404).body(Body::from("<html><body><h1>Not Found</h1></body></html>")).expect("response");
+        state
+            .lock()
+            .expect("lock")
+            .log
+            .push((path, conditional, 404));
+        return Response::builder()
+            .status(404)
+            .body(Body::from("<html><body><h1>Not Found</h1></body></html>"))
+            .expect("response");
     };
     let etag = format!("\"{}\"", blake3::hash(&page.body).to_hex());
     if page.etag
-        && req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str())
+        && req
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            == Some(etag.as_str())
     {
-        state.lock().expect("lock").log.push((path, conditional, 304));
-        return Response::builder().status(304).header(header::ETAG, etag).body(Body::empty()).expect("response");
+        state
+            .lock()
+            .expect("lock")
+            .log
+            .push((path, conditional, 304));
+        return Response::builder()
+            .status(304)
+            .header(header::ETAG, etag)
+            .body(Body::empty())
+            .expect("response");
     }
-    state.lock().expect("lock").log.push((path, conditional, page.status));
+    state
+        .lock()
+        .expect("lock")
+        .log
+        .push((path, conditional, page.status));
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&page.content_type).expect("ct"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&page.content_type).expect("ct"),
+    );
     if page.etag {
         headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("etag"));
     }
     for (k, v) in &page.headers {
-        headers.insert(header::HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(v).expect("value"));
+        headers.insert(
+            header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
     }
     let body = if page.drip {
         let bytes = page.body.clone();
@@ -138,12 +176,17 @@ async fn serve(State(state): State<Arc<Mutex<SiteState>>>, req: Request<Body>) -
     } else {
         Body::from(page.body.clone())
     };
-    let mut resp = Response::builder().status(StatusCode::from_u16(page.status).expect("status")).body(body).expect("response");
+    let mut resp = Response::builder()
+        .status(StatusCode::from_u16(page.status).expect("status"))
+        .body(body)
+        .expect("response");
     *resp.headers_mut() = headers;
     resp
 }
 
-fn async_stream(bytes: Vec<u8>) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+fn async_stream(
+    bytes: Vec<u8>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::unfold((bytes, 0usize), |(bytes, i)| async move {
         if i >= bytes.len() {
             return None;
@@ -158,7 +201,11 @@ fn async_stream(bytes: Vec<u8>) -> impl futures_util::Stream<Item = Result<Vec<u
 
 /// A config with the test defaults (private networks allowed, short timeouts).
 pub fn config(dir: &Path, extra: &str) -> Config {
-    config_fetch(dir, "timeout = \"5s\"\nallow_private_networks = true", extra)
+    config_fetch(
+        dir,
+        "timeout = \"5s\"\nallow_private_networks = true",
+        extra,
+    )
 }
 
 /// A config with the given `[fetch]` lines.
@@ -176,16 +223,23 @@ pub fn config_fetch(dir: &Path, fetch: &str, extra: &str) -> Config {
 /// One `--once` run against a fresh store handle (as a new process would).
 pub async fn run_once(cfg: &Config) -> RunReport {
     let store = Arc::new(open_store(cfg).await);
-    let report = schedule::run_with(store.clone(), Arc::new(cfg.clone()), Mode::Once, CancellationToken::new())
-        .await
-        .expect("run");
+    let report = schedule::run_with(
+        store.clone(),
+        Arc::new(cfg.clone()),
+        Mode::Once,
+        CancellationToken::new(),
+    )
+    .await
+    .expect("run");
     store.close().await;
     report
 }
 
 pub async fn open_store(cfg: &Config) -> SqliteStore {
     match &cfg.storage {
-        palimpsest::config::StorageConfig::Sqlite { path } => SqliteStore::open(path).await.expect("open store"),
+        palimpsest::config::StorageConfig::Sqlite { path } => {
+            SqliteStore::open(path).await.expect("open store")
+        }
         other => panic!("unexpected storage {other:?}"),
     }
 }
@@ -233,9 +287,16 @@ pub const TEASERS: &[&str] = &[
 
 /// The article body of the seed page (its first paragraphs).
 pub fn seed_paragraphs() -> Vec<String> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seeds/naenara-article.txt"))
-        .unwrap_or_else(|_| FALLBACK_SEED.to_string());
-    text.lines().take_while(|l| !l.starts_with("More From")).filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/seeds/naenara-article.txt"
+    ))
+    .unwrap_or_else(|_| FALLBACK_SEED.to_string());
+    text.lines()
+        .take_while(|l| !l.starts_with("More From"))
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 const FALLBACK_SEED: &str = "The First Workshop of Officials in the Information Field of the Workers’ Party of Korea in March Juche 111 (2022) served as an important occasion.\n\
