@@ -259,19 +259,19 @@ async fn content<S: Store>(
     let text = extracted.text();
     let text_hash = blob::hash(text.as_bytes());
 
-    if let Some(last) = &state.last_version {
-        if last.text_hash == text_hash {
-            let r = success(
-                spec,
-                state.id,
-                started_at,
-                &f,
-                CheckOutcome::Unchanged,
-                seen(body_hash),
-                schedule,
-            );
-            return r;
-        }
+    if let Some(last) = &state.last_version
+        && last.text_hash == text_hash
+    {
+        let r = success(
+            spec,
+            state.id,
+            started_at,
+            &f,
+            CheckOutcome::Unchanged,
+            seen(body_hash),
+            schedule,
+        );
+        return r;
     }
 
     let previous = match &state.last_version {

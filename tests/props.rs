@@ -23,7 +23,7 @@ proptest! {
         if let Err(e) = validate_source(&text, "f.toml", None) {
             for d in &e.diagnostics {
                 if let Some((line, col)) = d.location {
-                    prop_assert!(line >= 1 && line <= 3, "{line}");
+                    prop_assert!((1..=3).contains(&line), "{line}");
                     prop_assert!(col >= 1, "{col}");
                 }
             }

@@ -745,10 +745,10 @@ impl Validator<'_> {
             Some(_) => self.duration(&w.interval, default_interval, "interval"),
             None => default_interval,
         };
-        if interval < defaults::MIN_INTERVAL {
-            if let Some(s) = &w.interval {
-                self.err(s.span(), "`interval` must be at least 1s", "");
-            }
+        if interval < defaults::MIN_INTERVAL
+            && let Some(s) = &w.interval
+        {
+            self.err(s.span(), "`interval` must be at least 1s", "");
         }
         let mut tags = Vec::new();
         for t in &w.tags {
@@ -832,15 +832,15 @@ impl Validator<'_> {
     fn compile_rules(&mut self, w: &raw::RawWatch) -> crate::extract::Rules {
         use crate::extract::Rules;
         let mut ok = true;
-        if let Some(sel) = &w.select {
-            if let Err(e) = Rules::check_selector(sel.get_ref()) {
-                self.err(
-                    sel.span(),
-                    format!("`select` is not a CSS selector: {e}"),
-                    "e.g. select = \"div.article\"",
-                );
-                ok = false;
-            }
+        if let Some(sel) = &w.select
+            && let Err(e) = Rules::check_selector(sel.get_ref())
+        {
+            self.err(
+                sel.span(),
+                format!("`select` is not a CSS selector: {e}"),
+                "e.g. select = \"div.article\"",
+            );
+            ok = false;
         }
         for ex in &w.exclude {
             if let Err(e) = Rules::check_selector(ex.get_ref()) {

@@ -106,10 +106,11 @@ impl Survey {
                                         base = b;
                                     }
                                 }
-                                "meta" if og_title.is_none() => {
-                                    if e.attr("property") == Some("og:title") {
-                                        og_title = e.attr("content").map(normalize_line);
-                                    }
+                                "meta"
+                                    if og_title.is_none()
+                                        && e.attr("property") == Some("og:title") =>
+                                {
+                                    og_title = e.attr("content").map(normalize_line);
                                 }
                                 _ => {}
                             }
@@ -188,20 +189,20 @@ impl Survey {
                     let Node::Element(e) = node.value() else {
                         continue;
                     };
-                    if e.name() == "title" {
-                        if let Some(buf) = title_buf.take() {
-                            let t = normalize_line(&buf);
-                            if !t.is_empty() {
-                                title = Some(t);
-                            }
+                    if e.name() == "title"
+                        && let Some(buf) = title_buf.take()
+                    {
+                        let t = normalize_line(&buf);
+                        if !t.is_empty() {
+                            title = Some(t);
                         }
                     }
-                    if e.name() == "h1" {
-                        if let Some(buf) = h1_buf.take() {
-                            let t = normalize_line(&buf);
-                            if !t.is_empty() {
-                                h1 = Some(t);
-                            }
+                    if e.name() == "h1"
+                        && let Some(buf) = h1_buf.take()
+                    {
+                        let t = normalize_line(&buf);
+                        if !t.is_empty() {
+                            h1 = Some(t);
                         }
                     }
                     let Some(frame) = stack.pop() else { continue };
@@ -313,10 +314,11 @@ pub(super) fn choose(doc: &Html, survey: &Survey, skip: &mut HashSet<NodeId>) ->
         .filter(|(_, (_, why))| *why == Why::TeaserList)
         .max_by_key(|(_, (id, _))| survey.get(*id).text)
         .map(|(i, (id, _))| (i, survey.get(*id).text));
-    if let Some((i, list_text)) = largest_list {
-        if kept < 100 && list_text > kept.saturating_mul(3) {
-            drops.remove(i);
-        }
+    if let Some((i, list_text)) = largest_list
+        && kept < 100
+        && list_text > kept.saturating_mul(3)
+    {
+        drops.remove(i);
     }
 
     for (id, _) in &drops {
@@ -337,13 +339,40 @@ enum Why {
 /// The anchor (block with the most non-link paragraph text) and all its
 /// ancestors up to the root.
 fn protected_ancestors(doc: &Html, survey: &Survey, root: NodeId) -> HashSet<NodeId> {
+    // The anchor is looked for outside anything shaped like a list of
+    // links: a teaser in a sidebar can be longer than every paragraph of a
+    // short article, and must not make the sidebar "the content".
     let mut best: Option<(u32, NodeId)> = None;
     if let Some(root_node) = doc.tree.get(root) {
-        for node in root_node.descendants() {
-            if let Some(s) = survey.stats.get(&node.id()) {
-                let own = s.own_text.saturating_sub(s.own_link_text);
-                if own > 0 && best.is_none_or(|(b, _)| own > b) {
-                    best = Some((own, node.id()));
+        let mut skipping: Option<NodeId> = None;
+        for edge in root_node.traverse() {
+            match edge {
+                Edge::Open(node) => {
+                    if skipping.is_some() {
+                        continue;
+                    }
+                    let Node::Element(e) = node.value() else {
+                        continue;
+                    };
+                    let s = survey.get(node.id());
+                    let listy = matches!(e.name(), "nav" | "aside" | "menu")
+                        || (node.id() != root
+                            && is_container(e.name())
+                            && ((s.links >= 3 && s.link_text * 2 >= s.text)
+                                || is_teaser_list(doc, survey, node.id(), s)));
+                    if is_dropped(e) || listy {
+                        skipping = Some(node.id());
+                        continue;
+                    }
+                    let own = s.own_text.saturating_sub(s.own_link_text);
+                    if own > 0 && best.is_none_or(|(b, _)| own > b) {
+                        best = Some((own, node.id()));
+                    }
+                }
+                Edge::Close(node) => {
+                    if skipping == Some(node.id()) {
+                        skipping = None;
+                    }
                 }
             }
         }
@@ -367,8 +396,8 @@ fn boilerplate(doc: &Html, survey: &Survey, id: NodeId, e: &Element, root: NodeI
         "header" | "footer" if !inside(doc, id, root, "article") => return Some(Why::Chrome),
         _ => {}
     }
-    if let Some(role) = e.attr("role") {
-        if matches!(
+    if let Some(role) = e.attr("role")
+        && matches!(
             role.trim(),
             "navigation"
                 | "banner"
@@ -379,9 +408,9 @@ fn boilerplate(doc: &Html, survey: &Survey, id: NodeId, e: &Element, root: NodeI
                 | "menubar"
                 | "toolbar"
                 | "dialog"
-        ) {
-            return Some(Why::Chrome);
-        }
+        )
+    {
+        return Some(Why::Chrome);
     }
     if named_boilerplate(e) {
         return Some(Why::Named);
@@ -572,10 +601,10 @@ fn tokens(value: &str) -> Vec<String> {
 fn inside(doc: &Html, id: NodeId, root: NodeId, tag: &str) -> bool {
     let mut cur = doc.tree.get(id).and_then(|n| n.parent());
     while let Some(n) = cur {
-        if let Node::Element(e) = n.value() {
-            if e.name() == tag {
-                return true;
-            }
+        if let Node::Element(e) = n.value()
+            && e.name() == tag
+        {
+            return true;
         }
         if n.id() == root {
             // The root itself counts: a <header> directly in the chosen <article>.

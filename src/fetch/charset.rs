@@ -43,10 +43,8 @@ pub fn decode<'a>(
     {
         return (enc.decode_without_bom_handling(body).0, enc, Source::Header);
     }
-    if html {
-        if let Some(enc) = meta_charset(body) {
-            return (enc.decode_without_bom_handling(body).0, enc, Source::Meta);
-        }
+    if html && let Some(enc) = meta_charset(body) {
+        return (enc.decode_without_bom_handling(body).0, enc, Source::Meta);
     }
     let enc = detect(body, url);
     (

@@ -266,10 +266,11 @@ async fn read_capped(
     cfg: &FetchConfig,
 ) -> Result<Bytes, FetchError> {
     let compressed = resp.headers().contains_key(header::CONTENT_ENCODING);
-    if let Some(len) = resp.content_length() {
-        if !compressed && len > limit {
-            return Err(FetchError::TooLarge { limit });
-        }
+    if let Some(len) = resp.content_length()
+        && !compressed
+        && len > limit
+    {
+        return Err(FetchError::TooLarge { limit });
     }
     let initial = resp.content_length().unwrap_or(16 * 1024).min(limit) as usize;
     let mut buf = BytesMut::with_capacity(initial);

@@ -51,13 +51,13 @@ fn req_hash(row: &SqliteRow, col: &str) -> Result<[u8; 32]> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                    target: path.display().to_string(),
-                    source: sqlx::Error::Io(e),
-                })?;
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                target: path.display().to_string(),
+                source: sqlx::Error::Io(e),
+            })?;
         }
         let opts = SqliteConnectOptions::new()
             .filename(path)
