@@ -51,6 +51,23 @@ pub fn compare(previous: Option<&str>, new: &str) -> Verdict {
 }
 
 fn same_but_whitespace(a: &str, b: &str) -> bool {
+    // Equal bytes at both ends are skipped first, cheaply; only the part in
+    // between is compared character by character, ignoring whitespace.
+    let mut p = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    while !a.is_char_boundary(p) {
+        p -= 1;
+    }
+    let (a, b) = (&a[p..], &b[p..]);
+    let mut q = a
+        .bytes()
+        .rev()
+        .zip(b.bytes().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    while !a.is_char_boundary(a.len() - q) || !b.is_char_boundary(b.len() - q) {
+        q -= 1;
+    }
+    let (a, b) = (&a[..a.len() - q], &b[..b.len() - q]);
     a.chars()
         .filter(|c| !c.is_whitespace())
         .eq(b.chars().filter(|c| !c.is_whitespace()))
@@ -97,6 +114,16 @@ mod tests {
         assert_eq!(compare(Some("a b"), "a b"), Verdict::Same);
         assert_eq!(compare(Some("a b\nc"), "a b c"), Verdict::WhitespaceOnly);
         assert!(matches!(compare(Some("a"), "b"), Verdict::Edited(_)));
+        assert_eq!(
+            compare(Some("장성택 동지\n는"), "장성택 동지는"),
+            Verdict::WhitespaceOnly
+        );
+        assert!(matches!(
+            compare(Some("장성택 동지"), "장성택 동무"),
+            Verdict::Edited(_)
+        ));
+        assert!(same_but_whitespace("ab", "a b"));
+        assert!(!same_but_whitespace("abc", "abd"));
     }
 
     #[test]

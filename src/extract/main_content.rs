@@ -247,11 +247,13 @@ impl Survey {
 
 /// Characters that are not whitespace; byte-wise for ASCII text.
 fn visible_chars(t: &str) -> u32 {
-    let n = if t.is_ascii() {
-        t.bytes().filter(|b| !b.is_ascii_whitespace()).count()
-    } else {
-        t.chars().filter(|c| !c.is_whitespace()).count()
-    };
+    // Bytes that start a character and are not ASCII whitespace: one pass,
+    // no decoding (non-ASCII spaces count as characters; this is a measure,
+    // not a normalization).
+    let n = t
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && (b & 0xC0) != 0x80)
+        .count();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 

@@ -23,20 +23,28 @@ pub fn normalize_line(s: &str) -> String {
         }
         return out;
     }
-    let mut pending_space = false;
-    for c in s.chars() {
-        if c.is_whitespace() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if is_invisible(c) || c.is_control() {
-            continue;
-        }
-        if pending_space {
+    for word in s.split(char::is_whitespace) {
+        // Only words that may hold a control or an invisible character
+        // (their UTF-8 lead bytes) are filtered character by character.
+        let suspicious = word
+            .bytes()
+            .any(|b| b < 0x20 || b == 0x7f || b == 0xC2 || b == 0xE2 || b == 0xEF);
+        let start = out.len();
+        if !out.is_empty() {
             out.push(' ');
-            pending_space = false;
         }
-        out.push(c);
+        let text_start = out.len();
+        if suspicious {
+            out.extend(
+                word.chars()
+                    .filter(|c| !(is_invisible(*c) || c.is_control())),
+            );
+        } else {
+            out.push_str(word);
+        }
+        if out.len() == text_start {
+            out.truncate(start); // an empty word: no space for it
+        }
     }
     match unicode_normalization::is_nfc_quick(out.chars()) {
         unicode_normalization::IsNormalized::Yes => out,
