@@ -61,7 +61,6 @@ pub async fn run<S: Store>(
                     &f,
                     CheckOutcome::NotModified,
                     seen,
-                    schedule,
                 )
             }
             _ => http_error(spec, state, schedule, started_at, &f),
@@ -165,7 +164,6 @@ fn success(
     f: &Fetched,
     outcome: CheckOutcome,
     seen: Seen,
-    _schedule: &ScheduleConfig,
 ) -> CheckRecord {
     let mut r = base_record(watch_id, started_at, outcome);
     r.http_status = Some(f.status);
@@ -178,6 +176,24 @@ fn success(
         seen: Some(seen),
         changed_at: None,
     };
+    r
+}
+
+/// A response that arrived but could not be processed: recorded as a
+/// failure with its class, retried with backoff.
+fn processing_failed(
+    spec: &WatchSpec,
+    state: &WatchState,
+    schedule: &ScheduleConfig,
+    started_at: Millis,
+    f: &Fetched,
+    class: &str,
+    message: String,
+) -> CheckRecord {
+    let mut r = http_error(spec, state, schedule, started_at, f);
+    r.outcome = CheckOutcome::Failed;
+    r.error_class = Some(class.to_string());
+    r.error = Some(message);
     r
 }
 
@@ -222,16 +238,14 @@ async fn content<S: Store>(
     };
     // Same bytes, same rules, a version exists: nothing can have changed.
     if same_rules && state.last_version.is_some() && state.body_hash == Some(body_hash) {
-        let r = success(
+        return success(
             spec,
             state.id,
             started_at,
             &f,
             CheckOutcome::Unchanged,
             seen(body_hash),
-            schedule,
         );
-        return r;
     }
 
     let (extracted, encoding) = if f.body.len() > INLINE_EXTRACT_LIMIT {
@@ -246,11 +260,15 @@ async fn content<S: Store>(
             Ok(v) => v,
             Err(e) => {
                 tracing::error!("extraction task failed: {e}");
-                let mut r = http_error(spec, state, schedule, started_at, &f);
-                r.outcome = CheckOutcome::Failed;
-                r.error_class = Some("extract".into());
-                r.error = Some(format!("extraction failed: {e}"));
-                return r;
+                return processing_failed(
+                    spec,
+                    state,
+                    schedule,
+                    started_at,
+                    &f,
+                    "extract",
+                    format!("extraction failed: {e}"),
+                );
             }
         }
     } else {
@@ -262,16 +280,14 @@ async fn content<S: Store>(
     if let Some(last) = &state.last_version
         && last.text_hash == text_hash
     {
-        let r = success(
+        return success(
             spec,
             state.id,
             started_at,
             &f,
             CheckOutcome::Unchanged,
             seen(body_hash),
-            schedule,
         );
-        return r;
     }
 
     let previous = match &state.last_version {
@@ -280,11 +296,15 @@ async fn content<S: Store>(
             Err(e) => {
                 // Without the old text there is no honest diff; try again next time.
                 tracing::error!("cannot read the last version: {e}");
-                let mut r = http_error(spec, state, schedule, started_at, &f);
-                r.outcome = CheckOutcome::Failed;
-                r.error_class = Some("store".into());
-                r.error = Some(e.to_string());
-                return r;
+                return processing_failed(
+                    spec,
+                    state,
+                    schedule,
+                    started_at,
+                    &f,
+                    "store",
+                    e.to_string(),
+                );
             }
         },
         None => None,
@@ -317,11 +337,15 @@ async fn content<S: Store>(
     let (text_blob, body_blob) = match blobs {
         Ok(b) => b,
         Err(e) => {
-            let mut r = http_error(spec, state, schedule, started_at, &f);
-            r.outcome = CheckOutcome::Failed;
-            r.error_class = Some("compress".into());
-            r.error = Some(format!("compression failed: {e}"));
-            return r;
+            return processing_failed(
+                spec,
+                state,
+                schedule,
+                started_at,
+                &f,
+                "compress",
+                format!("compression failed: {e}"),
+            );
         }
     };
     let mut r = success(
@@ -331,7 +355,6 @@ async fn content<S: Store>(
         &f,
         CheckOutcome::NewVersion,
         seen(body_hash),
-        schedule,
     );
     r.state.changed_at = Some(started_at);
     r.prev_version_id = state.last_version.as_ref().map(|v| v.id);
