@@ -269,9 +269,4 @@ impl Config {
             Err(e) => unreachable!("the empty config is valid: {e}"),
         }
     }
-
-    /// Looks a watch up by name.
-    pub fn watch(&self, name: &str) -> Option<&WatchSpec> {
-        self.watches.iter().find(|w| w.name == name).map(|w| &**w)
-    }
 }

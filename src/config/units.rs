@@ -41,11 +41,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// Formats a duration the way a user would write it in the config.
-pub fn format_duration(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,6 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -150,10 +149,6 @@ impl Fetcher {
             global: Semaphore::new(cfg.concurrency.max(1)),
             hosts: hosts::HostLimiter::new(cfg.per_host, cfg.per_host_delay),
         })
-    }
-
-    pub fn config(&self) -> &FetchConfig {
-        &self.cfg
     }
 
     /// Fetches `url`, following redirects, within the total timeout.
@@ -363,6 +358,3 @@ pub fn install_crypto_provider() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
 }
-
-/// The shared fetcher, for handing to tasks.
-pub type SharedFetcher = Arc<Fetcher>;
