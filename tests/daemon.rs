@@ -177,7 +177,7 @@ async fn restart_resumes_without_a_stampede() {
     tokio::time::sleep(Duration::from_millis(6000)).await;
     let later = site.state.lock().expect("lock").log.len();
     // Graceful stop.
-    unsafe_kill(child.id(), "TERM");
+    send_signal(child.id(), "TERM");
     let status = child.wait().expect("wait");
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
 
@@ -191,7 +191,7 @@ async fn restart_resumes_without_a_stampede() {
     assert_eq!(later, n, "every overdue watch ran exactly once");
 }
 
-fn unsafe_kill(pid: u32, sig: &str) {
+fn send_signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
@@ -230,7 +230,7 @@ async fn kill_9_loses_no_committed_version() {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     store.close().await;
-    unsafe_kill(child.id(), "KILL");
+    send_signal(child.id(), "KILL");
     let _ = child.wait();
     assert!(
         seen.len() > n,
@@ -392,14 +392,14 @@ async fn a_second_signal_exits_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!site.requests("/p/0.html").is_empty(), "the check started");
-    unsafe_kill(child.id(), "TERM");
+    send_signal(child.id(), "TERM");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         child.try_wait().expect("wait").is_none(),
         "the first signal waits for the running check"
     );
     let t = Instant::now();
-    unsafe_kill(child.id(), "TERM");
+    send_signal(child.id(), "TERM");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
     assert!(t.elapsed() < Duration::from_secs(60));
