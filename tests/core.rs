@@ -381,3 +381,30 @@ async fn one_bad_page_does_not_stop_the_others() {
     assert!(bad.next_due_at.is_some());
     store.close().await;
 }
+
+#[tokio::test]
+async fn old_check_rows_are_pruned_when_asked() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    site.set_html("/k.html", "<html><body><article><p>A page whose checks are counted and pruned.</p></article></body></html>");
+    let mut cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"k\"\nurl = \"{}\"\n",
+            site.url("/k.html")
+        ),
+    );
+    run_once(&cfg).await;
+    run_once(&cfg).await;
+    cfg.keep_checks = Some(std::time::Duration::from_millis(300));
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    run_once(&cfg).await;
+    let store = open_store(&cfg).await;
+    let counts = store.counts().await.expect("counts");
+    assert_eq!(counts.checks, 1, "only the newest check row is left");
+    assert_eq!(
+        counts.versions, 1,
+        "versions are never pruned by keep_checks"
+    );
+    store.close().await;
+}

@@ -28,6 +28,9 @@ pub struct Config {
     /// The file it was loaded from, if any.
     pub source: Option<PathBuf>,
     pub storage: StorageConfig,
+    /// Check rows older than this are pruned (versions and events are
+    /// not); `None` keeps every check row.
+    pub keep_checks: Option<Duration>,
     pub fetch: FetchConfig,
     pub schedule: ScheduleConfig,
     pub smtp: Option<SmtpConfig>,

@@ -40,6 +40,7 @@ pub struct RawConfig {
 pub struct RawStorage {
     pub path: Option<S>,
     pub url: Option<S>,
+    pub keep_checks: Option<S>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -306,6 +306,15 @@ impl Validator<'_> {
         base_dir: Option<&Path>,
     ) -> Config {
         let storage = self.storage(&raw, base_dir);
+        let keep_checks = match raw
+            .storage
+            .as_ref()
+            .and_then(|s| s.get_ref().keep_checks.as_ref())
+        {
+            Some(k) if k.get_ref().trim() == "forever" => None,
+            Some(k) => Some(self.duration(&Some(k.clone()), Duration::from_secs(1), "keep_checks")),
+            None => None,
+        };
         let fetch = self.fetch(&raw);
         let schedule = {
             let empty = Default::default();
@@ -332,6 +341,7 @@ impl Validator<'_> {
         Config {
             source: None,
             storage,
+            keep_checks,
             fetch,
             schedule,
             smtp,

@@ -118,6 +118,7 @@ pub async fn run_with<S: Store>(
         })
         .collect();
     let states = store.sync_watches(&defs).await?;
+    prune_checks(store.as_ref(), &cfg).await;
     let specs: HashMap<&str, Arc<WatchSpec>> = cfg
         .watches
         .iter()
@@ -235,6 +236,10 @@ pub async fn run_with<S: Store>(
             }
         }
     }
+    let mut prune_every = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(3600),
+        Duration::from_secs(3600),
+    );
     loop {
         while let Some(&idx) = ready.front() {
             let Ok(permit) = limit.clone().try_acquire_owned() else {
@@ -265,6 +270,7 @@ pub async fn run_with<S: Store>(
                     heap.push(Reverse((due, idx)));
                 }
             }
+            _ = prune_every.tick(), if mode == Mode::Daemon => prune_checks(store.as_ref(), &cfg).await,
             _ = tokio::time::sleep(wait), if mode == Mode::Daemon => {
                 let now = now_millis();
                 while let Some(Reverse((due, idx))) = heap.peek().copied() {
@@ -315,6 +321,17 @@ pub async fn run_with<S: Store>(
         "palimpsest stopped"
     );
     Ok(report)
+}
+
+/// Applies `[storage] keep_checks`; a failure is logged, never fatal.
+async fn prune_checks<S: Store>(store: &S, cfg: &Config) {
+    let Some(keep) = cfg.keep_checks else { return };
+    let before = now_millis().saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
+    match store.prune_checks(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "pruned old check rows"),
+        Err(e) => tracing::warn!("could not prune old check rows: {e}"),
+    }
 }
 
 /// The state a watch has after a written record.

@@ -286,6 +286,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64>> + Send;
 
     fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
+
+    /// Removes check rows that started before `before`. Returns how many.
+    fn prune_checks(&self, before: Millis) -> impl Future<Output = Result<u64>> + Send;
 }
 
 /// Opens the configured backend.

@@ -630,6 +630,15 @@ impl Store for SqliteStore {
         Ok(removed)
     }
 
+    async fn prune_checks(&self, before: Millis) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM checks WHERE started_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(q("pruning old checks"))?;
+        Ok(done.rows_affected())
+    }
+
     async fn counts(&self) -> Result<Counts> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM watches) AS w, (SELECT COUNT(*) FROM checks) AS c, (SELECT COUNT(*) FROM versions) AS v,
