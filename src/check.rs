@@ -236,26 +236,25 @@ async fn content<S: Store>(
         body_hash: Some(body_hash),
         rules_hash,
     };
-    // Same bytes, same rules, a version exists: nothing can have changed.
-    if same_rules && state.last_version.is_some() && state.body_hash == Some(body_hash) {
-        return success(
+    let unchanged = || {
+        success(
             spec,
             state.id,
             started_at,
             &f,
             CheckOutcome::Unchanged,
             seen(body_hash),
-        );
+        )
+    };
+    // Same bytes, same rules, a version exists: nothing can have changed.
+    if same_rules && state.last_version.is_some() && state.body_hash == Some(body_hash) {
+        return unchanged();
     }
 
     let (extracted, encoding) = if f.body.len() > INLINE_EXTRACT_LIMIT {
-        let rules = spec.rules.clone();
-        let f2 = f.clone();
-        match tokio::task::spawn_blocking(move || {
-            let (e, enc) = decode_and_extract(&f2, &rules, &body_hash);
-            (e, enc)
-        })
-        .await
+        // The clone is cheap: the body is reference-counted `Bytes`.
+        let (rules, f2) = (spec.rules.clone(), f.clone());
+        match tokio::task::spawn_blocking(move || decode_and_extract(&f2, &rules, &body_hash)).await
         {
             Ok(v) => v,
             Err(e) => {
@@ -277,17 +276,12 @@ async fn content<S: Store>(
     let text = extracted.text();
     let text_hash = blob::hash(text.as_bytes());
 
-    if let Some(last) = &state.last_version
-        && last.text_hash == text_hash
+    if state
+        .last_version
+        .as_ref()
+        .is_some_and(|last| last.text_hash == text_hash)
     {
-        return success(
-            spec,
-            state.id,
-            started_at,
-            &f,
-            CheckOutcome::Unchanged,
-            seen(body_hash),
-        );
+        return unchanged();
     }
 
     let previous = match &state.last_version {

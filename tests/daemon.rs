@@ -130,16 +130,7 @@ async fn restart_resumes_without_a_stampede() {
     let n = 40;
     set_pages(&site, n, 0);
     let path = write_config(dir.path(), &site, n, "1h", "6s");
-    let out = Command::new(BIN)
-        .args(["run", "--once", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run once");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["run", "--once"], &path);
 
     // The schedule is persisted: every watch is due about an hour later, on its own phase.
     let cfg = Config::load(&path).expect("config");
@@ -191,6 +182,23 @@ async fn restart_resumes_without_a_stampede() {
     assert_eq!(later, n, "every overdue watch ran exactly once");
 }
 
+/// Runs `palimpsest ARGS --config PATH`, which must succeed; returns stdout.
+fn run_ok(args: &[&str], config: &std::path::Path) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run palimpsest");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Sends a signal with the shell's builtin `kill` (no extra package needed).
 fn send_signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
@@ -256,16 +264,7 @@ async fn kill_9_loses_no_committed_version() {
     }
     store.close().await;
     // And the daemon starts again on the same database.
-    let out = Command::new(BIN)
-        .args(["run", "--once", "--config"])
-        .arg(&path)
-        .output()
-        .expect("restart");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["run", "--once"], &path);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,20 +273,7 @@ async fn cli_lists_history_and_diff() {
     let dir = tempfile::tempdir().expect("tmp");
     set_pages(&site, 2, 0);
     let path = write_config(dir.path(), &site, 2, "1h", "1s");
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .args(args)
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
+    let run = |args: &[&str]| run_ok(args, &path);
     run(&["run", "--once"]);
     set_pages(&site, 2, 1);
     run(&["run", "--once"]);
