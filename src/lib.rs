@@ -8,7 +8,8 @@
 //! schedule  --due watch-->  check  --fetch-->  fetch (policy, limits, charset)
 //!                            |  --decoded body-->  extract (main content → lines, title, links)
 //!                            |  --text-->  detect (hash compare, diff, events)
-//!                            '--CheckRecord-->  store (one transaction: check, blobs, version, events)
+//!                            '--CheckRecord-->  store (one transaction: check, blobs, version, events, deliveries)
+//! notify (worker: claim due deliveries --> email / webhook --> mark delivered)
 //! ```
 //!
 //! * [`config`]: TOML model, defaults, validation that collects every error.
@@ -17,6 +18,7 @@
 //! * [`detect`]: diffs and the rules that turn versions into events.
 //! * [`store`]: the storage trait and its SQLite implementation.
 //! * [`check`]: one check from fetch to the record handed to the store.
+//! * [`notify`]: alerts: the outbox worker, webhooks, email, digests.
 //! * [`schedule`]: due times, jitter, backoff, the daemon loop, shutdown.
 //! * [`cli`]: one file per subcommand.
 //!
@@ -30,5 +32,6 @@ pub mod extract;
 pub mod fetch;
 pub mod logging;
 pub mod model;
+pub mod notify;
 pub mod schedule;
 pub mod store;

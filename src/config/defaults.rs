@@ -19,6 +19,20 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub const LISTEN: &str = "127.0.0.1:8080";
 pub const SMTP_PORT: u16 = 587;
+/// A delivery that has not succeeded this long after its event is given up.
+pub const NOTIFY_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// A claimed delivery whose worker has said nothing for this long is claimed again.
+pub const NOTIFY_LEASE: Duration = Duration::from_secs(300);
+/// Messages sent at once (each channel sends one at a time).
+pub const NOTIFY_CONCURRENCY: usize = 4;
+/// Time for one webhook request or one SMTP transaction.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first retry's delay (before jitter); the issue promises "within a minute".
+pub const NOTIFY_RETRY_INITIAL: Duration = Duration::from_secs(30);
+/// The longest delay between two attempts.
+pub const NOTIFY_RETRY_MAX: Duration = Duration::from_secs(2 * 3600);
+/// `--once`: retries that fall due this soon after the checks are still attempted.
+pub const NOTIFY_ONCE_WAIT: Duration = Duration::from_secs(15);
 
 /// `palimpsest/<version> (+<homepage>)`.
 pub fn user_agent() -> String {

@@ -35,6 +35,7 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub smtp: Option<SmtpConfig>,
     pub server: ServerConfig,
+    pub notify: NotifyConfig,
     /// Shared with the scheduler as they are: a watch list is never copied.
     pub watches: Vec<Arc<WatchSpec>>,
     pub channels: Vec<ChannelSpec>,
@@ -84,6 +85,40 @@ pub struct ScheduleConfig {
     pub max_backoff: Duration,
     /// How long running checks may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+}
+
+/// `[notify]`: the delivery worker (outbox) knobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// Give up on a delivery this long after it was created.
+    pub max_age: Duration,
+    /// A claim older than this is considered abandoned (its worker died).
+    pub lease: Duration,
+    /// Messages in flight at once, all channels together.
+    pub concurrency: usize,
+    /// One webhook request or SMTP transaction.
+    pub timeout: Duration,
+    /// Delay before the first retry (doubled per attempt, with jitter).
+    pub retry_initial: Duration,
+    /// Longest delay between two attempts.
+    pub retry_max: Duration,
+    /// With `--once`: how long after the checks a retry may still fall due
+    /// and be attempted before the run exits.
+    pub once_wait: Duration,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            max_age: defaults::NOTIFY_MAX_AGE,
+            lease: defaults::NOTIFY_LEASE,
+            concurrency: defaults::NOTIFY_CONCURRENCY,
+            timeout: defaults::NOTIFY_TIMEOUT,
+            retry_initial: defaults::NOTIFY_RETRY_INITIAL,
+            retry_max: defaults::NOTIFY_RETRY_MAX,
+            once_wait: defaults::NOTIFY_ONCE_WAIT,
+        }
+    }
 }
 
 /// The SMTP relay used by email channels.

@@ -28,6 +28,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub server: Option<RawServer>,
     #[serde(default)]
+    pub notify: Option<RawNotify>,
+    #[serde(default)]
     pub watch: Vec<Spanned<RawWatch>>,
     #[serde(default)]
     pub channel: Vec<Spanned<RawChannel>>,
@@ -86,6 +88,19 @@ pub struct RawSmtp {
     pub user: Option<S>,
     pub password: Option<S>,
     pub from: Option<S>,
+}
+
+/// `[notify]`: how the delivery worker sends alerts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub max_age: Option<S>,
+    pub lease: Option<S>,
+    pub concurrency: Option<Spanned<i64>>,
+    pub timeout: Option<S>,
+    pub retry_initial: Option<S>,
+    pub retry_max: Option<S>,
+    pub once_wait: Option<S>,
 }
 
 #[derive(Debug, Default, Deserialize)]

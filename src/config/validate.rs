@@ -108,7 +108,8 @@ fn merge(into: &mut RawConfig, part: RawConfig) -> bool {
         && one(&mut into.schedule, part.schedule)
         && one(&mut into.defaults, part.defaults)
         && one(&mut into.smtp, part.smtp)
-        && one(&mut into.server, part.server);
+        && one(&mut into.server, part.server)
+        && one(&mut into.notify, part.notify);
     into.watch.extend(part.watch);
     into.channel.extend(part.channel);
     into.subscription.extend(part.subscription);
@@ -335,6 +336,7 @@ impl Validator<'_> {
         };
         let smtp = raw.smtp.as_ref().and_then(|s| self.smtp(s));
         let server = self.server(&raw);
+        let notify = self.notify(&raw);
         let watches = self.watches(&raw, &groups);
         let channels = self.channels(&raw, smtp.is_some());
         let subscriptions = self.subscriptions(&raw, &watches, &channels);
@@ -346,6 +348,7 @@ impl Validator<'_> {
             schedule,
             smtp,
             server,
+            notify,
             watches,
             channels,
             subscriptions,
@@ -531,7 +534,10 @@ impl Validator<'_> {
         let from = match &r.from {
             Some(f) => {
                 let v = self.env_str(f).unwrap_or_default();
-                if !v.contains('@') || v.contains(['\r', '\n']) {
+                if !v.contains('@')
+                    || v.contains(['\r', '\n'])
+                    || v.parse::<lettre::message::Mailbox>().is_err()
+                {
                     self.err(
                         f.span(),
                         format!("[smtp] `from` is not an email address: `{v}`"),
@@ -565,6 +571,55 @@ impl Validator<'_> {
             password,
             from,
         })
+    }
+
+    fn notify(&mut self, raw: &RawConfig) -> NotifyConfig {
+        let d = NotifyConfig::default();
+        let Some(n) = &raw.notify else { return d };
+        let c = NotifyConfig {
+            max_age: self.duration(&n.max_age, d.max_age, "max_age"),
+            lease: self.duration(&n.lease, d.lease, "lease"),
+            concurrency: self.count(&n.concurrency, d.concurrency, "concurrency", 256),
+            timeout: self.duration(&n.timeout, d.timeout, "timeout"),
+            retry_initial: self.duration(&n.retry_initial, d.retry_initial, "retry_initial"),
+            retry_max: self.duration(&n.retry_max, d.retry_max, "retry_max"),
+            once_wait: match &n.once_wait {
+                Some(w) if w.get_ref().trim() == "0s" => Duration::ZERO,
+                other => self.duration(other, d.once_wait, "once_wait"),
+            },
+        };
+        if c.lease <= c.timeout
+            && let Some(l) = n.lease.as_ref().or(n.timeout.as_ref())
+        {
+            self.err(
+                l.span(),
+                format!(
+                    "[notify] `lease` ({}) must be longer than `timeout` ({})",
+                    humantime::format_duration(c.lease),
+                    humantime::format_duration(c.timeout)
+                ),
+                "a worker holds a delivery for at most `timeout`; a shorter lease lets a second worker send it again while the first is still sending",
+            );
+        }
+        if c.retry_initial > Duration::from_secs(60)
+            && let Some(r) = &n.retry_initial
+        {
+            self.err(
+                r.span(),
+                "[notify] `retry_initial` must be at most 1 minute",
+                "the first retry comes within a minute; later ones grow up to `retry_max`",
+            );
+        }
+        if c.retry_max < c.retry_initial
+            && let Some(r) = &n.retry_max
+        {
+            self.err(
+                r.span(),
+                "[notify] `retry_max` must not be shorter than `retry_initial`",
+                "",
+            );
+        }
+        c
     }
 
     fn server(&mut self, raw: &RawConfig) -> ServerConfig {
@@ -936,7 +991,10 @@ impl Validator<'_> {
                     let mut to = Vec::new();
                     for t in &c.to {
                         let v = self.env_str(t).unwrap_or_default();
-                        if !v.contains('@') || v.contains(['\r', '\n', ',']) {
+                        if !v.contains('@')
+                            || v.contains(['\r', '\n', ','])
+                            || v.parse::<lettre::message::Mailbox>().is_err()
+                        {
                             self.err(
                                 t.span(),
                                 format!("`{v}` is not one email address"),

@@ -35,6 +35,8 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("cannot build the HTTP client: {0}")]
     Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 /// What a run did, for the closing log line and for tests.
@@ -47,6 +49,8 @@ pub struct RunReport {
     pub write_errors: usize,
     /// Checks still running when the shutdown grace period ended.
     pub abandoned: usize,
+    /// Alerts sent, retried and given up by the delivery worker.
+    pub deliveries: crate::notify::DeliveryReport,
 }
 
 impl RunReport {
@@ -119,6 +123,8 @@ pub async fn run_with<S: Store>(
         .collect();
     let states = store.sync_watches(&defs).await?;
     prune_checks(store.as_ref(), &cfg).await;
+    // Alerts: the outbox worker runs beside the checks (None without channels).
+    let notifier = crate::notify::start(store.clone(), &cfg, &shutdown).await?;
     let specs: HashMap<&str, Arc<WatchSpec>> = cfg
         .watches
         .iter()
@@ -263,7 +269,14 @@ pub async fn run_with<S: Store>(
             biased;
             _ = shutdown.cancelled() => break,
             Some(joined) = running.join_next_with_id() => {
-                if let Some(idx) = finish(joined, &mut slots, &mut task_slot, &mut report)
+                let events_before: usize = report.events.values().sum();
+                let done = finish(joined, &mut slots, &mut task_slot, &mut report);
+                if let Some(n) = &notifier
+                    && report.events.values().sum::<usize>() > events_before
+                {
+                    n.wake();
+                }
+                if let Some(idx) = done
                     && mode == Mode::Daemon
                 {
                     let due = slots[idx].state.next_due_at.unwrap_or_else(|| now_millis() + 60_000);
@@ -313,11 +326,15 @@ pub async fn run_with<S: Store>(
     if let Err(e) = writer_handle.await {
         tracing::error!("the writer task ended abnormally: {e}");
     }
+    if let Some(n) = notifier {
+        report.deliveries = n.finish().await;
+    }
     tracing::info!(
         checks = report.checks,
         new_versions = report.new_versions,
         outcomes = ?report.outcomes,
         events = ?report.events,
+        deliveries = ?report.deliveries,
         "palimpsest stopped"
     );
     Ok(report)

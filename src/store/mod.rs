@@ -13,13 +13,17 @@
 //! * times are integer UTC milliseconds.
 
 pub mod blob;
+pub mod outbox;
 pub mod sqlite;
+mod sqlite_outbox;
 
 use crate::config::{Retention, StorageConfig};
 use crate::detect::EventDraft;
 use crate::fetch::{Hop, Validators};
 use crate::model::{CheckOutcome, EventKind, Millis, WatchKind};
 use blob::Blob;
+pub use outbox::{Attempt, ChannelDef, Claimed, DeliveryInfo, SubscriptionDef};
+pub use sqlite_outbox::new_message_id;
 use serde::Serialize;
 use std::future::Future;
 
@@ -289,6 +293,63 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes check rows that started before `before`. Returns how many.
     fn prune_checks(&self, before: Millis) -> impl Future<Output = Result<u64>> + Send;
+
+    // ---- alerts: the outbox (see `outbox` for the rules) ----
+
+    /// Makes the config's channels and subscriptions the active ones. From
+    /// then on, [`Store::commit`] writes one delivery row per event and
+    /// matching subscription in the same transaction as the event.
+    fn sync_notify(
+        &self,
+        channels: &[ChannelDef<'_>],
+        subscriptions: &[SubscriptionDef<'_>],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Claims due messages for `owner` (a lease until `now + lease_ms`):
+    /// at most `per_channel` per channel and `limit` in all. Digest rows
+    /// whose window has ended are first gathered into one message per
+    /// subscription. Channels in `skip_channels` (busy ones) are left alone.
+    fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+        per_channel: usize,
+        limit: usize,
+        skip_channels: &[String],
+    ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
+
+    /// Stores the rendered payload of a message unless one is stored
+    /// already; returns the stored one (so every attempt sends the same bytes).
+    fn fix_payload(
+        &self,
+        message_id: &str,
+        payload: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+
+    /// Records the result of an attempt at a message claimed by `owner`.
+    fn finish_delivery(
+        &self,
+        message_id: &str,
+        owner: &str,
+        now: Millis,
+        attempt: &Attempt,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// When the next pending message becomes claimable (due, and not under
+    /// another worker's live lease), if any.
+    fn next_delivery_at(
+        &self,
+        now: Millis,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<Option<Millis>>> + Send;
+
+    /// Delivery rows, newest first, optionally of one status.
+    fn deliveries(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<DeliveryInfo>>> + Send;
 }
 
 /// Opens the configured backend.

@@ -21,6 +21,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Set by `sync_notify` when subscriptions exist: only then does a
+    /// commit write delivery rows (a batch costs nothing extra otherwise).
+    pub(super) notify: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -78,7 +81,10 @@ impl SqliteStore {
                 source,
             })?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            notify: Default::default(),
+        })
     }
 
     /// The pool, for tests that look at rows directly.
@@ -418,6 +424,11 @@ impl Store for SqliteStore {
                 .await
                 .map_err(q("writing events"))?;
         }
+        // Alerts: the delivery rows of these events, in the same transaction.
+        if !events.is_empty() && self.notify.load(std::sync::atomic::Ordering::Acquire) {
+            super::sqlite_outbox::enqueue(&mut tx, events.len(), crate::model::now_millis())
+                .await?;
+        }
         tx.commit().await.map_err(q("committing checks"))?;
         Ok(records
             .iter()
@@ -637,6 +648,49 @@ impl Store for SqliteStore {
             .await
             .map_err(q("pruning old checks"))?;
         Ok(done.rows_affected())
+    }
+
+    async fn sync_notify(
+        &self,
+        channels: &[ChannelDef<'_>],
+        subscriptions: &[SubscriptionDef<'_>],
+    ) -> Result<()> {
+        self.outbox_sync(channels, subscriptions).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+        per_channel: usize,
+        limit: usize,
+        skip_channels: &[String],
+    ) -> Result<Vec<Claimed>> {
+        self.outbox_claim(owner, now, lease_ms, per_channel, limit, skip_channels)
+            .await
+    }
+
+    async fn fix_payload(&self, message_id: &str, payload: &str) -> Result<String> {
+        self.outbox_fix_payload(message_id, payload).await
+    }
+
+    async fn finish_delivery(
+        &self,
+        message_id: &str,
+        owner: &str,
+        now: Millis,
+        attempt: &Attempt,
+    ) -> Result<()> {
+        self.outbox_finish(message_id, owner, now, attempt).await
+    }
+
+    async fn next_delivery_at(&self, now: Millis, lease_ms: i64) -> Result<Option<Millis>> {
+        self.outbox_next(now, lease_ms).await
+    }
+
+    async fn deliveries(&self, status: Option<&str>, limit: i64) -> Result<Vec<DeliveryInfo>> {
+        self.outbox_list(status, limit).await
     }
 
     async fn counts(&self) -> Result<Counts> {

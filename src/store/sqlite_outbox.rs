@@ -1,0 +1,460 @@
+//! The SQLite side of the alert outbox: syncing channels and
+//! subscriptions, the delivery rows written inside a commit, and the
+//! worker's claim / finish statements. Kept apart from `sqlite.rs` so the
+//! check path there changes by one call.
+
+use super::outbox::{Attempt, ChannelDef, Claimed, DeliveryInfo, SubscriptionDef, digest_str};
+use super::sqlite::SqliteStore;
+use super::{EventInfo, Result, StoreError};
+use crate::config::WatchSelector;
+use crate::model::{EventKind, Millis};
+use sqlx::{Row, SqliteConnection};
+use std::sync::atomic::Ordering;
+
+fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { op, source }
+}
+
+/// A fresh message id: `prefix` and 24 random hex digits.
+pub fn new_message_id(prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 25);
+    s.push_str(prefix);
+    s.push('_');
+    for _ in 0..3 {
+        s.push_str(&format!("{:08x}", fastrand::u32(..)));
+    }
+    s
+}
+
+/// Writes the delivery rows of the last `n_events` events inserted in this
+/// transaction (SQLite gives new rows the ids after the largest one, so
+/// they are exactly the `n_events` largest). Matching happens here, in
+/// SQL, against the synced subscriptions.
+pub(super) async fn enqueue(tx: &mut SqliteConnection, n_events: usize, now: Millis) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deliveries (event_id, subscription_id, channel_id, message_id, digest, created_at, next_attempt_at)
+         SELECT e.id, s.id, s.channel_id,
+                CASE WHEN s.digest = 'off' THEN 'msg_' || lower(hex(randomblob(12))) END,
+                s.digest, ?1,
+                CASE s.digest WHEN 'hourly' THEN (?1 / 3600000 + 1) * 3600000
+                              WHEN 'daily' THEN (?1 / 86400000 + 1) * 86400000
+                              ELSE ?1 END
+         FROM events e
+         JOIN watches w ON w.id = e.watch_id
+         JOIN subscriptions s ON s.active = 1
+         JOIN channels c ON c.id = s.channel_id AND c.active = 1 AND c.disabled_at IS NULL
+         WHERE e.id > (SELECT MAX(id) FROM events) - ?2
+           AND EXISTS (SELECT 1 FROM json_each(s.kinds) k WHERE k.value = e.kind)
+           AND (s.selector = 'all'
+                OR (s.selector = 'tag' AND EXISTS (SELECT 1 FROM json_each(w.tags) t WHERE t.value = s.tag))
+                OR (s.selector = 'names' AND EXISTS (SELECT 1 FROM json_each(s.names) n WHERE n.value = w.name)))
+         ORDER BY e.id, s.id",
+    )
+    .bind(now)
+    .bind(i64::try_from(n_events).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await
+    .map_err(q("writing deliveries"))?;
+    Ok(())
+}
+
+fn in_list(n: usize) -> String {
+    let mut s = String::from("(");
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('?');
+    }
+    s.push(')');
+    s
+}
+
+impl SqliteStore {
+    pub(super) async fn outbox_sync(
+        &self,
+        channels: &[ChannelDef<'_>],
+        subscriptions: &[SubscriptionDef<'_>],
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await.map_err(q("starting the channel sync"))?;
+        let existing = sqlx::query("SELECT id, name, fingerprint, active FROM channels")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("listing channels"))?;
+        let mut wanted = std::collections::HashSet::new();
+        for c in channels {
+            wanted.insert(c.name);
+            sqlx::query(
+                "INSERT INTO channels (name, kind, fingerprint, active) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT(name) DO UPDATE SET kind = ?2, active = 1,
+                   disabled_at = CASE WHEN channels.fingerprint = ?3 THEN channels.disabled_at END,
+                   disabled_reason = CASE WHEN channels.fingerprint = ?3 THEN channels.disabled_reason END,
+                   fingerprint = ?3",
+            )
+            .bind(c.name)
+            .bind(c.kind)
+            .bind(&c.fingerprint)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("syncing channels"))?;
+        }
+        for row in &existing {
+            let name: String = row.try_get("name").map_err(q("listing channels"))?;
+            let active: bool = row.try_get("active").map_err(q("listing channels"))?;
+            if active && !wanted.contains(name.as_str()) {
+                let id: i64 = row.try_get("id").map_err(q("listing channels"))?;
+                sqlx::query("UPDATE channels SET active = 0 WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("deactivating a channel"))?;
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'failed', claimed_at = NULL, owner = NULL,
+                     last_error = 'the channel `' || ? || '` was removed from the config'
+                     WHERE channel_id = ? AND status = 'pending'",
+                )
+                .bind(&name)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("failing deliveries of a removed channel"))?;
+            }
+        }
+        sqlx::query("UPDATE subscriptions SET active = 0")
+            .execute(&mut *tx)
+            .await
+            .map_err(q("syncing subscriptions"))?;
+        for s in subscriptions {
+            let (selector, tag, names) = match s.watches {
+                WatchSelector::All => ("all", None, "[]".to_string()),
+                WatchSelector::Tag(t) => ("tag", Some(t.as_str()), "[]".to_string()),
+                WatchSelector::Names(n) => (
+                    "names",
+                    None,
+                    serde_json::to_string(n).unwrap_or_else(|_| "[]".into()),
+                ),
+            };
+            let kinds: Vec<&str> = s.kinds.iter().map(|k| k.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO subscriptions (channel_id, selector, tag, names, kinds, digest, fingerprint, active)
+                 SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, 1 FROM channels WHERE name = ?1
+                 ON CONFLICT(fingerprint) DO UPDATE SET active = 1, channel_id = excluded.channel_id",
+            )
+            .bind(s.channel)
+            .bind(selector)
+            .bind(tag)
+            .bind(names)
+            .bind(serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into()))
+            .bind(digest_str(s.digest))
+            .bind(s.fingerprint())
+            .execute(&mut *tx)
+            .await
+            .map_err(q("syncing subscriptions"))?;
+        }
+        tx.commit().await.map_err(q("committing the channel sync"))?;
+        self.notify
+            .store(!subscriptions.is_empty(), Ordering::Release);
+        Ok(())
+    }
+
+    pub(super) async fn outbox_claim(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+        per_channel: usize,
+        limit: usize,
+        skip_channels: &[String],
+    ) -> Result<Vec<Claimed>> {
+        let mut tx = self.pool().begin().await.map_err(q("starting a claim"))?;
+        // Digests whose window has ended become one message per subscription.
+        let due_digests: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT subscription_id FROM deliveries
+             WHERE status = 'pending' AND message_id IS NULL AND next_attempt_at <= ?",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("gathering digests"))?;
+        for sub in due_digests {
+            sqlx::query(
+                "UPDATE deliveries SET message_id = ? WHERE subscription_id = ? AND status = 'pending'
+                 AND message_id IS NULL AND next_attempt_at <= ?",
+            )
+            .bind(new_message_id("dgst"))
+            .bind(sub)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("gathering digests"))?;
+        }
+        let skip = if skip_channels.is_empty() {
+            String::new()
+        } else {
+            format!("AND c.name NOT IN {}", in_list(skip_channels.len()))
+        };
+        let sql = format!(
+            "SELECT message_id FROM (
+               SELECT d.message_id, MIN(d.next_attempt_at) AS due, MIN(d.id) AS first,
+                      ROW_NUMBER() OVER (PARTITION BY d.channel_id ORDER BY MIN(d.next_attempt_at), MIN(d.id)) AS rn
+               FROM deliveries d JOIN channels c ON c.id = d.channel_id AND c.active = 1 {skip}
+               WHERE d.status = 'pending' AND d.message_id IS NOT NULL AND d.next_attempt_at <= ?
+                 AND (d.claimed_at IS NULL OR d.claimed_at <= ?)
+               GROUP BY d.message_id
+             ) WHERE rn <= ? ORDER BY due, first LIMIT ?"
+        );
+        let mut pick = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for name in skip_channels {
+            pick = pick.bind(name);
+        }
+        let ids: Vec<String> = pick
+        .bind(now)
+        .bind(now.saturating_sub(lease_ms))
+        .bind(i64::try_from(per_channel).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("choosing deliveries"))?;
+        if ids.is_empty() {
+            tx.commit().await.map_err(q("committing a claim"))?;
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE deliveries SET claimed_at = ?, owner = ? WHERE status = 'pending' AND message_id IN {}",
+            in_list(ids.len())
+        );
+        let mut upd = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(owner);
+        for id in &ids {
+            upd = upd.bind(id);
+        }
+        upd.execute(&mut *tx)
+            .await
+            .map_err(q("claiming deliveries"))?;
+        let sql = format!(
+            "SELECT d.message_id, d.subscription_id, d.digest, d.attempts, d.created_at, d.payload, c.name AS channel,
+                    e.id AS eid, e.watch_id, e.kind, e.created_at AS ecreated, e.data, v.seq AS vseq, p.seq AS pseq
+             FROM deliveries d JOIN channels c ON c.id = d.channel_id
+             JOIN events e ON e.id = d.event_id
+             LEFT JOIN versions v ON v.id = e.version_id LEFT JOIN versions p ON p.id = e.prev_version_id
+             WHERE d.status = 'pending' AND d.message_id IN {} ORDER BY d.message_id, e.id",
+            in_list(ids.len())
+        );
+        let mut sel = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in &ids {
+            sel = sel.bind(id);
+        }
+        let rows = sel
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("reading claimed deliveries"))?;
+        tx.commit().await.map_err(q("committing a claim"))?;
+        let mut out: Vec<Claimed> = Vec::with_capacity(ids.len());
+        for row in rows {
+            let e = || q("reading claimed deliveries");
+            let message_id: String = row.try_get("message_id").map_err(e())?;
+            let kind: String = row.try_get("kind").map_err(e())?;
+            let data: String = row.try_get("data").map_err(e())?;
+            let event = EventInfo {
+                id: row.try_get("eid").map_err(e())?,
+                watch_id: row.try_get("watch_id").map_err(e())?,
+                kind: EventKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown event kind `{kind}`")))?,
+                created_at: row.try_get("ecreated").map_err(e())?,
+                version_seq: row.try_get("vseq").map_err(e())?,
+                prev_version_seq: row.try_get("pseq").map_err(e())?,
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            };
+            let attempts: i64 = row.try_get("attempts").map_err(e())?;
+            let created_at: Millis = row.try_get("created_at").map_err(e())?;
+            let payload: Option<String> = row.try_get("payload").map_err(e())?;
+            match out.last_mut() {
+                Some(m) if m.message_id == message_id => {
+                    m.events.push(event);
+                    m.attempts = m.attempts.max(u32::try_from(attempts).unwrap_or(0));
+                    m.created_at = m.created_at.min(created_at);
+                    if m.payload.is_none() {
+                        m.payload = payload;
+                    }
+                }
+                _ => out.push(Claimed {
+                    message_id,
+                    channel: row.try_get("channel").map_err(e())?,
+                    subscription_id: row.try_get("subscription_id").map_err(e())?,
+                    digest: row.try_get("digest").map_err(e())?,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                    created_at,
+                    payload,
+                    events: vec![event],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn outbox_fix_payload(&self, message_id: &str, payload: &str) -> Result<String> {
+        let mut tx = self.pool().begin().await.map_err(q("storing a payload"))?;
+        sqlx::query("UPDATE deliveries SET payload = ? WHERE message_id = ? AND payload IS NULL")
+            .bind(payload)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("storing a payload"))?;
+        let stored: Option<String> = sqlx::query_scalar(
+            "SELECT payload FROM deliveries WHERE message_id = ? AND payload IS NOT NULL LIMIT 1",
+        )
+        .bind(message_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q("storing a payload"))?;
+        tx.commit().await.map_err(q("storing a payload"))?;
+        Ok(stored.unwrap_or_else(|| payload.to_string()))
+    }
+
+    pub(super) async fn outbox_finish(
+        &self,
+        message_id: &str,
+        owner: &str,
+        now: Millis,
+        attempt: &Attempt,
+    ) -> Result<()> {
+        let pool = self.pool();
+        match attempt {
+            // Delivered wins whoever holds the claim: the receiver has it.
+            Attempt::Delivered => sqlx::query(
+                "UPDATE deliveries SET status = 'delivered', delivered_at = ?1, last_attempt_at = ?1,
+                 attempts = attempts + 1, last_error = NULL, claimed_at = NULL, owner = NULL
+                 WHERE message_id = ?2 AND status = 'pending'",
+            )
+            .bind(now)
+            .bind(message_id)
+            .execute(pool)
+            .await
+            .map(|_| ()),
+            Attempt::Retry { at, error } => sqlx::query(
+                "UPDATE deliveries SET last_attempt_at = ?1, attempts = attempts + 1, last_error = ?2,
+                 next_attempt_at = ?3, claimed_at = NULL, owner = NULL
+                 WHERE message_id = ?4 AND status = 'pending' AND owner = ?5",
+            )
+            .bind(now)
+            .bind(error)
+            .bind(at)
+            .bind(message_id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|_| ()),
+            Attempt::Released { at } => sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = MAX(next_attempt_at, ?1), claimed_at = NULL, owner = NULL
+                 WHERE message_id = ?2 AND status = 'pending' AND owner = ?3",
+            )
+            .bind(at)
+            .bind(message_id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|_| ()),
+            Attempt::Failed {
+                error,
+                disable_channel,
+            } => {
+                let mut tx = pool.begin().await.map_err(q("recording a failure"))?;
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'failed', last_attempt_at = ?1, attempts = attempts + 1,
+                     last_error = ?2, claimed_at = NULL, owner = NULL
+                     WHERE message_id = ?3 AND status = 'pending' AND owner = ?4",
+                )
+                .bind(now)
+                .bind(error)
+                .bind(message_id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("recording a failure"))?;
+                if *disable_channel {
+                    let channel: Option<i64> = sqlx::query_scalar(
+                        "SELECT channel_id FROM deliveries WHERE message_id = ? LIMIT 1",
+                    )
+                    .bind(message_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(q("disabling a channel"))?;
+                    if let Some(channel) = channel {
+                        sqlx::query(
+                            "UPDATE channels SET disabled_at = ?, disabled_reason = ? WHERE id = ?",
+                        )
+                        .bind(now)
+                        .bind(error)
+                        .bind(channel)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("disabling a channel"))?;
+                        sqlx::query(
+                            "UPDATE deliveries SET status = 'failed', claimed_at = NULL, owner = NULL,
+                             last_error = 'channel disabled: ' || ?
+                             WHERE channel_id = ? AND status = 'pending'",
+                        )
+                        .bind(error)
+                        .bind(channel)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("disabling a channel"))?;
+                    }
+                }
+                tx.commit().await.map(|_| ())
+            }
+        }
+        .map_err(q("recording a delivery attempt"))
+    }
+
+    pub(super) async fn outbox_next(&self, now: Millis, lease_ms: i64) -> Result<Option<Millis>> {
+        sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN d.claimed_at IS NOT NULL AND d.claimed_at > ?1 - ?2
+                             THEN MAX(d.claimed_at + ?2, d.next_attempt_at) ELSE d.next_attempt_at END)
+             FROM deliveries d JOIN channels c ON c.id = d.channel_id AND c.active = 1
+             WHERE d.status = 'pending'",
+        )
+        .bind(now)
+        .bind(lease_ms)
+        .fetch_one(self.pool())
+        .await
+        .map_err(q("finding the next delivery"))
+    }
+
+    pub(super) async fn outbox_list(&self, status: Option<&str>, limit: i64) -> Result<Vec<DeliveryInfo>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.message_id, c.name AS channel, w.name AS watch, e.id AS event_id, e.kind, d.digest,
+                    d.status, d.attempts, d.created_at, d.next_attempt_at, d.last_attempt_at, d.last_error, d.delivered_at
+             FROM deliveries d JOIN channels c ON c.id = d.channel_id
+             JOIN events e ON e.id = d.event_id JOIN watches w ON w.id = e.watch_id
+             WHERE ?1 IS NULL OR d.status = ?1
+             ORDER BY d.id DESC LIMIT ?2",
+        )
+        .bind(status)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("listing deliveries"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let e = || q("reading a delivery");
+            let attempts: i64 = row.try_get("attempts").map_err(e())?;
+            out.push(DeliveryInfo {
+                id: row.try_get("id").map_err(e())?,
+                message_id: row.try_get("message_id").map_err(e())?,
+                channel: row.try_get("channel").map_err(e())?,
+                watch: row.try_get("watch").map_err(e())?,
+                event_id: row.try_get("event_id").map_err(e())?,
+                event_kind: row.try_get("kind").map_err(e())?,
+                digest: row.try_get("digest").map_err(e())?,
+                status: row.try_get("status").map_err(e())?,
+                attempts: u32::try_from(attempts).unwrap_or(0),
+                created_at: row.try_get("created_at").map_err(e())?,
+                next_attempt_at: row.try_get("next_attempt_at").map_err(e())?,
+                last_attempt_at: row.try_get("last_attempt_at").map_err(e())?,
+                last_error: row.try_get("last_error").map_err(e())?,
+                delivered_at: row.try_get("delivered_at").map_err(e())?,
+            });
+        }
+        Ok(out)
+    }
+}
