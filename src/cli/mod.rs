@@ -6,8 +6,10 @@
 
 mod check;
 mod config_check;
+mod deliveries;
 mod diff;
 mod history;
+mod notify;
 mod run;
 mod watches;
 
@@ -45,6 +47,11 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Alert tools: send a test alert through a channel.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
+    /// The alert outbox: delivered, pending and failed deliveries with their last error.
+    Deliveries(deliveries::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +135,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::History(a) => history::run(a).await,
         Command::Diff(a) => diff::run(a).await,
         Command::Config(ConfigCommand::Check { file }) => config_check::run(&file),
+        Command::Notify(c) => notify::run(c).await,
+        Command::Deliveries(a) => deliveries::run(a).await,
     }
 }
 

@@ -1050,7 +1050,7 @@ impl Validator<'_> {
                     let mut headers = Vec::new();
                     for (k, v) in &c.headers {
                         if is_reserved_header(k) {
-                            self.err(v.span(), format!("header `{k}` cannot be set on a webhook"), "Host, Content-Length, Content-Type, Transfer-Encoding, Connection and the webhook-* signature headers are set by palimpsest");
+                            self.err(v.span(), format!("header `{k}` cannot be set on a webhook"), "Host, Content-Length, Content-Type, User-Agent, Transfer-Encoding, Connection, Proxy-* and the webhook-* signature headers are set by palimpsest or HTTP itself");
                             continue;
                         }
                         if let Some(val) = self.env_str(v) {
@@ -1252,17 +1252,7 @@ fn looks_base64(s: &str) -> bool {
 }
 
 fn is_reserved_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    matches!(
-        n.as_str(),
-        "host"
-            | "content-length"
-            | "content-type"
-            | "transfer-encoding"
-            | "connection"
-            | "te"
-            | "upgrade"
-    ) || n.starts_with("webhook-")
+    crate::notify::webhook::is_denied_header(name)
 }
 
 #[cfg(test)]

@@ -147,7 +147,11 @@ fn text_part(views: &[EventView]) -> String {
         if i > 0 {
             s.push_str("\n----------------------------------------\n\n");
         }
-        s.push_str(&format!("{}: {}\n", kind_label(v.event.kind), v.headline()));
+        s.push_str(&format!(
+            "{}: {}\n",
+            kind_label(v.event.kind),
+            header_safe(v.headline(), 300)
+        ));
         s.push_str(&format!("Watch: {} <{}>\n", v.watch.name, v.watch.url));
         s.push_str(&format!("Detected: {}\n", format_millis(v.event.created_at)));
         if let Some(how) = v.event.data.get("how").and_then(|h| h.as_str()) {
@@ -210,7 +214,7 @@ fn html_part(views: &[EventView]) -> String {
         ));
     }
     for v in views {
-        let headline = escape_html(v.headline());
+        let headline = escape_html(&header_safe(v.headline(), 300));
         let title = match safe_href(&v.watch.url) {
             Some(href) => format!("<a href=\"{href}\" style=\"color:#0366d6\">{headline}</a>"),
             None => headline,
@@ -243,12 +247,13 @@ fn html_part(views: &[EventView]) -> String {
                         Op::Insert => ("+", INS_LINE, INS_WORD, "ins"),
                     };
                     h.push_str(&format!("<p style=\"{LINE};{line_style}\">{sign}"));
-                    let whole = line.segments.len() == 1;
-                    for seg in &line.segments {
-                        let text = escape_html(&seg.text);
-                        if seg.changed && !tag.is_empty() && !whole {
+                    let runs = changed_runs(&line.segments);
+                    let whole = runs.len() == 1;
+                    for (text, changed) in &runs {
+                        let (text, changed) = (escape_html(text), *changed);
+                        if changed && !tag.is_empty() && !whole {
                             h.push_str(&format!("<{tag} style=\"{word_style}\">{text}</{tag}>"));
-                        } else if seg.changed && !tag.is_empty() && line.op == Op::Delete {
+                        } else if changed && !tag.is_empty() && line.op == Op::Delete {
                             h.push_str(&format!(
                                 "<del style=\"text-decoration:line-through\">{text}</del>"
                             ));
@@ -273,6 +278,28 @@ fn html_part(views: &[EventView]) -> String {
     }
     h.push_str("<p style=\"font-size:12px;color:#959da5;margin-top:24px\">palimpsest</p>\n</body></html>\n");
     h
+}
+
+/// A line's segments with changed words that are separated only by
+/// spaces joined into one run (one `<del>` for "Jang Song Thaek").
+fn changed_runs(segments: &[crate::detect::diff::Segment]) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut i = 0;
+    while i < segments.len() {
+        let seg = &segments[i];
+        let joins = seg.changed
+            && matches!(out.last(), Some((_, true)))
+            || (!seg.changed
+                && seg.text.trim().is_empty()
+                && matches!(out.last(), Some((_, true)))
+                && segments.get(i + 1).is_some_and(|n| n.changed));
+        match out.last_mut() {
+            Some(last) if joins => last.0.push_str(&seg.text),
+            _ => out.push((seg.text.clone(), seg.changed)),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Builds the MIME message (both parts) for `to`.
@@ -379,7 +406,9 @@ mod tests {
         let built = build(&m, "palimpsest <a@example.org>", &["d@example.org".into()], "msg_x")
             .expect("builds");
         let raw = String::from_utf8_lossy(&built.formatted()).to_string();
-        assert!(!raw.lines().any(|l| l.starts_with("Bcc:")), "{raw}");
+        let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(!head.lines().any(|l| l.starts_with("Bcc:")), "{raw}");
+        assert!(!raw.contains("\nBcc:"), "not even in the body: {raw}");
         assert!(raw.contains("List-Unsubscribe: <https://p.example/unsubscribe/msg_x>"), "{raw}");
     }
 
