@@ -37,7 +37,9 @@ pub async fn run(cmd: NotifyCommand) -> Result<ExitCode, CliError> {
                     let kind = match &e {
                         SendError::Retry { .. } => "temporary failure, the daemon would retry",
                         SendError::Permanent { .. } => "permanent failure",
-                        SendError::Gone { .. } => "receiver gone, the daemon would disable the channel",
+                        SendError::Gone { .. } => {
+                            "receiver gone, the daemon would disable the channel"
+                        }
                     };
                     Err(CliError::Failed(format!(
                         "channel `{channel}`: not delivered ({kind}): {}",

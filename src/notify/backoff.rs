@@ -41,7 +41,10 @@ pub fn parse_retry_after(value: &str, now: Millis) -> Option<Duration> {
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         return v.parse::<u64>().ok().map(Duration::from_secs);
     }
-    let t = jiff::fmt::rfc2822::parse(v).ok()?.timestamp().as_millisecond();
+    let t = jiff::fmt::rfc2822::parse(v)
+        .ok()?
+        .timestamp()
+        .as_millisecond();
     Some(Duration::from_millis(u64::try_from(t - now).unwrap_or(0)))
 }
 
@@ -56,7 +59,10 @@ mod tests {
         let m = Duration::from_secs(7200);
         assert_eq!(delay(1, i, m, 0.999_999).as_secs(), 29);
         assert_eq!(delay(1, i, m, 0.0), Duration::from_secs(15));
-        assert!(delay(1, i, m, 1.0) <= Duration::from_secs(60), "first retry within a minute");
+        assert!(
+            delay(1, i, m, 1.0) <= Duration::from_secs(60),
+            "first retry within a minute"
+        );
         assert_eq!(delay(2, i, m, 1.0), Duration::from_secs(60));
         assert_eq!(delay(3, i, m, 1.0), Duration::from_secs(120));
         assert_eq!(delay(20, i, m, 1.0), m, "capped");
@@ -77,13 +83,21 @@ mod tests {
         // Retry-After is honoured, even beyond the backoff.
         let at = next_attempt(0, 0, 1, &cfg, Some(Duration::from_secs(600))).expect("retry");
         assert_eq!(at, 600_000);
-        assert_eq!(next_attempt(0, 0, 1, &cfg, Some(Duration::from_secs(2 * 86_400))), None);
+        assert_eq!(
+            next_attempt(0, 0, 1, &cfg, Some(Duration::from_secs(2 * 86_400))),
+            None
+        );
     }
 
     #[test]
     fn retry_after_forms() {
-        let now = jiff::Timestamp::from_second(1_700_000_000).expect("ts").as_millisecond();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        let now = jiff::Timestamp::from_second(1_700_000_000)
+            .expect("ts")
+            .as_millisecond();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         let date = jiff::Timestamp::from_second(1_700_000_090)
             .expect("ts")

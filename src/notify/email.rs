@@ -10,8 +10,8 @@ use crate::detect::diff::Op;
 use crate::model::format_millis;
 use lettre::message::header::{self, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -38,10 +38,11 @@ pub fn mailer(cfg: &SmtpConfig, timeout: Duration) -> Result<Mailer, String> {
         SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host)
             .map_err(|e| format!("SMTP TLS setup for {}: {e}", cfg.host))?,
     };
-    let mut builder = builder
-        .port(cfg.port)
-        .timeout(Some(timeout))
-        .pool_config(PoolConfig::new().max_size(4).idle_timeout(Duration::from_secs(60)));
+    let mut builder = builder.port(cfg.port).timeout(Some(timeout)).pool_config(
+        PoolConfig::new()
+            .max_size(4)
+            .idle_timeout(Duration::from_secs(60)),
+    );
     if let (Some(user), Some(password)) = (&cfg.user, &cfg.password) {
         builder = builder.credentials(Credentials::new(
             user.clone(),
@@ -88,7 +89,11 @@ pub fn header_safe(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max * 4));
     let mut last_space = false;
     for c in s.chars() {
-        let c = if c.is_control() || c.is_whitespace() { ' ' } else { c };
+        let c = if c.is_control() || c.is_whitespace() {
+            ' '
+        } else {
+            c
+        };
         if c == ' ' && last_space {
             continue;
         }
@@ -105,7 +110,11 @@ pub fn header_safe(s: &str, max: usize) -> String {
 /// `[palimpsest] Edited: <title>`, or for a digest how many events.
 pub fn subject(views: &[EventView]) -> String {
     let s = match views {
-        [one] => format!("[palimpsest] {}: {}", kind_label(one.event.kind), one.headline()),
+        [one] => format!(
+            "[palimpsest] {}: {}",
+            kind_label(one.event.kind),
+            one.headline()
+        ),
         many => {
             let mut watches: Vec<&str> = many.iter().map(|v| v.watch.name.as_str()).collect();
             watches.sort_unstable();
@@ -153,7 +162,10 @@ fn text_part(views: &[EventView]) -> String {
             header_safe(v.headline(), 300)
         ));
         s.push_str(&format!("Watch: {} <{}>\n", v.watch.name, v.watch.url));
-        s.push_str(&format!("Detected: {}\n", format_millis(v.event.created_at)));
+        s.push_str(&format!(
+            "Detected: {}\n",
+            format_millis(v.event.created_at)
+        ));
         if let Some(how) = v.event.data.get("how").and_then(|h| h.as_str()) {
             s.push_str(&format!("How: {how}\n"));
         }
@@ -201,7 +213,8 @@ const LINE: &str = "font-family:Menlo,Consolas,monospace;font-size:13px;white-sp
 const DEL_LINE: &str = "background-color:#ffeef0;color:#24292e";
 const INS_LINE: &str = "background-color:#e6ffed;color:#24292e";
 const DEL_WORD: &str = "color:#b31d28;background-color:#fdb8c0;text-decoration:line-through";
-const INS_WORD: &str = "color:#22863a;background-color:#acf2bd;text-decoration:none;font-weight:bold";
+const INS_WORD: &str =
+    "color:#22863a;background-color:#acf2bd;text-decoration:none;font-weight:bold";
 
 fn html_part(views: &[EventView]) -> String {
     let mut h = String::from(
@@ -287,8 +300,7 @@ fn changed_runs(segments: &[crate::detect::diff::Segment]) -> Vec<(String, bool)
     let mut i = 0;
     while i < segments.len() {
         let seg = &segments[i];
-        let joins = seg.changed
-            && matches!(out.last(), Some((_, true)))
+        let joins = seg.changed && matches!(out.last(), Some((_, true)))
             || (!seg.changed
                 && seg.text.trim().is_empty()
                 && matches!(out.last(), Some((_, true)))
@@ -363,7 +375,10 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
         }
         src = inner.source();
     }
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(300).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect()
 }
 
 #[cfg(test)]
@@ -393,8 +408,14 @@ mod tests {
             html.contains(&format!("<del style=\"{DEL_WORD}\">Jang Song Thaek</del>")),
             "{html}"
         );
-        assert!(html.contains(&format!("<ins style=\"{INS_WORD}\">the delegation</ins>")), "{html}");
-        assert!(!html.contains("<style") && !html.contains("<link"), "inline styles only");
+        assert!(
+            html.contains(&format!("<ins style=\"{INS_WORD}\">the delegation</ins>")),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<style") && !html.contains("<link"),
+            "inline styles only"
+        );
     }
 
     #[test]
@@ -403,13 +424,21 @@ mod tests {
         v.title = Some("Hello\r\nBcc: victim@example.org\r\n\r\nbody".into());
         let m = render(&[v], "msg_x", Some("https://p.example/"));
         assert!(!m.subject.contains('\n') && !m.subject.contains('\r'));
-        let built = build(&m, "palimpsest <a@example.org>", &["d@example.org".into()], "msg_x")
-            .expect("builds");
+        let built = build(
+            &m,
+            "palimpsest <a@example.org>",
+            &["d@example.org".into()],
+            "msg_x",
+        )
+        .expect("builds");
         let raw = String::from_utf8_lossy(&built.formatted()).to_string();
         let head = raw.split("\r\n\r\n").next().unwrap_or_default();
         assert!(!head.lines().any(|l| l.starts_with("Bcc:")), "{raw}");
         assert!(!raw.contains("\nBcc:"), "not even in the body: {raw}");
-        assert!(raw.contains("List-Unsubscribe: <https://p.example/unsubscribe/msg_x>"), "{raw}");
+        assert!(
+            raw.contains("List-Unsubscribe: <https://p.example/unsubscribe/msg_x>"),
+            "{raw}"
+        );
     }
 
     #[test]
@@ -417,7 +446,13 @@ mod tests {
         let a = sample_view();
         let mut b = sample_view();
         b.watch.name = "other".into();
-        assert_eq!(subject(&[a.clone(), a.clone(), b]), "[palimpsest] Digest: 3 events on 2 watches");
-        assert_eq!(subject(&[a]), "[palimpsest] Edited: A test alert from palimpsest");
+        assert_eq!(
+            subject(&[a.clone(), a.clone(), b]),
+            "[palimpsest] Digest: 3 events on 2 watches"
+        );
+        assert_eq!(
+            subject(&[a]),
+            "[palimpsest] Edited: A test alert from palimpsest"
+        );
     }
 }

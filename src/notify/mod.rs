@@ -122,11 +122,9 @@ impl Senders {
             ChannelTarget::Webhook { format, .. } => {
                 Rendered::Webhook(webhook::render(*format, message_id, views, now))
             }
-            ChannelTarget::Email { .. } => Rendered::Email(email::render(
-                views,
-                message_id,
-                self.public_url.as_deref(),
-            )),
+            ChannelTarget::Email { .. } => {
+                Rendered::Email(email::render(views, message_id, self.public_url.as_deref()))
+            }
         }
     }
 
@@ -218,7 +216,10 @@ pub fn subscription_defs(cfg: &Config) -> Vec<SubscriptionDef<'_>> {
 
 /// Sends the sample event through one channel now (no outbox): what
 /// `palimpsest notify test` does. `Ok` says what accepted it.
-pub async fn send_test(cfg: &Config, channel: &str) -> Result<Result<String, SendError>, NotifyError> {
+pub async fn send_test(
+    cfg: &Config,
+    channel: &str,
+) -> Result<Result<String, SendError>, NotifyError> {
     let spec = cfg
         .channels
         .iter()
@@ -226,6 +227,11 @@ pub async fn send_test(cfg: &Config, channel: &str) -> Result<Result<String, Sen
         .ok_or_else(|| NotifyError::UnknownChannel(channel.to_string()))?;
     let senders = Senders::new(cfg)?;
     let id = crate::store::new_message_id("test");
-    let msg = senders.render(spec, &id, &[payload::sample_view()], crate::model::now_millis());
+    let msg = senders.render(
+        spec,
+        &id,
+        &[payload::sample_view()],
+        crate::model::now_millis(),
+    );
     Ok(senders.send(spec, &id, &msg).await)
 }

@@ -175,7 +175,10 @@ pub fn event_data(v: &EventView) -> Value {
     let mut event = serde_json::Map::new();
     event.insert("id".into(), json!(v.event.id));
     event.insert("kind".into(), json!(v.event.kind.as_str()));
-    event.insert("detected_at".into(), json!(format_millis(v.event.created_at)));
+    event.insert(
+        "detected_at".into(),
+        json!(format_millis(v.event.created_at)),
+    );
     event.insert("version".into(), json!(v.event.version_seq));
     event.insert("prev_version".into(), json!(v.event.prev_version_seq));
     // Whatever detection recorded (`how` of a deletion, terms, removed and
@@ -286,9 +289,15 @@ mod tests {
         assert_eq!(e["data"]["event"]["how"], "redirect");
         assert_eq!(e["data"]["event"]["kind"], "deleted");
         assert!(e["data"]["event"].get("to_version").is_none());
-        assert_eq!(e["data"]["watch"]["url"], "https://example.org/article/123.html");
+        assert_eq!(
+            e["data"]["watch"]["url"],
+            "https://example.org/article/123.html"
+        );
         let unified = e["data"]["diff"]["unified"].as_str().unwrap_or_default();
-        assert!(unified.contains("-Kim Jong Un met Jang Song Thaek"), "{unified}");
+        assert!(
+            unified.contains("-Kim Jong Un met Jang Song Thaek"),
+            "{unified}"
+        );
     }
 
     #[test]

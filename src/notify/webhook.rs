@@ -50,9 +50,7 @@ pub fn is_denied_header(name: &str) -> bool {
 pub fn secret_key(secret: &Secret) -> Vec<u8> {
     let s = secret.expose();
     match s.strip_prefix("whsec_") {
-        Some(b64) => B64
-            .decode(b64)
-            .unwrap_or_else(|_| b64.as_bytes().to_vec()),
+        Some(b64) => B64.decode(b64).unwrap_or_else(|_| b64.as_bytes().to_vec()),
         None => s.as_bytes().to_vec(),
     }
 }
@@ -109,7 +107,10 @@ pub fn render(
             WebhookMessage {
                 content_type: "text/plain; charset=utf-8".into(),
                 headers,
-                body: clip(&summary(views, |s| s.to_string(), |t, u| format!("{t} {u}")), 3800),
+                body: clip(
+                    &summary(views, |s| s.to_string(), |t, u| format!("{t} {u}")),
+                    3800,
+                ),
             }
         }
     }
@@ -200,7 +201,12 @@ pub async fn send(
     if let Some(secret) = secret {
         req = req.header(
             "webhook-signature",
-            sign(&secret_key(secret), message_id, timestamp, msg.body.as_bytes()),
+            sign(
+                &secret_key(secret),
+                message_id,
+                timestamp,
+                msg.body.as_bytes(),
+            ),
         );
     }
     for (k, v) in &msg.headers {
@@ -261,7 +267,9 @@ pub fn classify(
         300..=399 => SendError::Permanent {
             error: format!(
                 "HTTP {status} redirect{}; webhooks do not follow redirects: update the channel's url",
-                location.map(|l| format!(" to {}", one_line(l, 200))).unwrap_or_default()
+                location
+                    .map(|l| format!(" to {}", one_line(l, 200)))
+                    .unwrap_or_default()
             ),
         },
         _ => SendError::Permanent {
@@ -317,7 +325,9 @@ mod tests {
     #[test]
     fn signature_matches_the_spec_example() {
         // The example of the Standard Webhooks spec and its libraries.
-        let key = secret_key(&Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()));
+        let key = secret_key(&Secret::new(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        ));
         let sig = sign(
             &key,
             "msg_p5jXN8AQM9LWM0D4loKWxJek",
@@ -329,7 +339,15 @@ mod tests {
 
     #[test]
     fn deny_list() {
-        for h in ["Host", "content-length", "Webhook-Signature", "webhook-id", "Proxy-Authorization", "Transfer-Encoding", "Connection"] {
+        for h in [
+            "Host",
+            "content-length",
+            "Webhook-Signature",
+            "webhook-id",
+            "Proxy-Authorization",
+            "Transfer-Encoding",
+            "Connection",
+        ] {
             assert!(is_denied_header(h), "{h}");
         }
         for h in ["Authorization", "X-Team", "Priority"] {
@@ -339,12 +357,33 @@ mod tests {
 
     #[test]
     fn answers_are_classified() {
-        assert!(matches!(classify(503, None, None, ""), SendError::Retry { .. }));
-        assert!(matches!(classify(429, Some(Duration::from_secs(5)), None, ""), SendError::Retry { retry_after: Some(_), .. }));
-        assert!(matches!(classify(408, None, None, ""), SendError::Retry { .. }));
-        assert!(matches!(classify(400, None, None, "bad"), SendError::Permanent { .. }));
-        assert!(matches!(classify(404, None, None, ""), SendError::Permanent { .. }));
-        assert!(matches!(classify(410, None, None, ""), SendError::Gone { .. }));
+        assert!(matches!(
+            classify(503, None, None, ""),
+            SendError::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(429, Some(Duration::from_secs(5)), None, ""),
+            SendError::Retry {
+                retry_after: Some(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(408, None, None, ""),
+            SendError::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(400, None, None, "bad"),
+            SendError::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify(404, None, None, ""),
+            SendError::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify(410, None, None, ""),
+            SendError::Gone { .. }
+        ));
         match classify(301, None, Some("https://x.example/\r\nnew"), "") {
             SendError::Permanent { error } => assert!(!error.contains('\n'), "{error}"),
             other => panic!("{other:?}"),
@@ -356,7 +395,12 @@ mod tests {
         let v = super::super::payload::sample_view();
         let slack = render(WebhookFormat::Slack, "m", std::slice::from_ref(&v), 0);
         let j: serde_json::Value = serde_json::from_str(&slack.body).expect("json");
-        assert!(j["text"].as_str().unwrap_or_default().contains("-Kim Jong Un met Jang Song Thaek"));
+        assert!(
+            j["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("-Kim Jong Un met Jang Song Thaek")
+        );
         let discord = render(WebhookFormat::Discord, "m", std::slice::from_ref(&v), 0);
         let j: serde_json::Value = serde_json::from_str(&discord.body).expect("json");
         assert!(j["content"].is_string());
@@ -365,7 +409,10 @@ mod tests {
         v2.title = Some("Évènement\r\nX-Evil: 1".into());
         let ntfy = render(WebhookFormat::Ntfy, "m", &[v2], 0);
         let title = &ntfy.headers[0].1;
-        assert!(title.starts_with("=?UTF-8?B?") && !title.contains('\n'), "{title}");
+        assert!(
+            title.starts_with("=?UTF-8?B?") && !title.contains('\n'),
+            "{title}"
+        );
         assert!(ntfy.content_type.starts_with("text/plain"));
     }
 }

@@ -313,9 +313,7 @@ async fn finish<S: Store>(ctx: &Ctx<S>, message_id: &str, attempt: &Attempt) {
 async fn attempt<S: Store>(ctx: &Ctx<S>, m: &Claimed) -> Attempt {
     let now = now_millis();
     let Some(channel) = ctx.channels.get(&m.channel) else {
-        return Attempt::Released {
-            at: now + 60_000,
-        };
+        return Attempt::Released { at: now + 60_000 };
     };
     let payload = match &m.payload {
         Some(p) => p.clone(),

@@ -23,8 +23,8 @@ use crate::fetch::{Hop, Validators};
 use crate::model::{CheckOutcome, EventKind, Millis, WatchKind};
 use blob::Blob;
 pub use outbox::{Attempt, ChannelDef, Claimed, DeliveryInfo, SubscriptionDef};
-pub use sqlite_outbox::new_message_id;
 use serde::Serialize;
+pub use sqlite_outbox::new_message_id;
 use std::future::Future;
 
 /// Errors from any backend, with the operation that failed.

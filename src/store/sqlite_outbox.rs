@@ -76,7 +76,11 @@ impl SqliteStore {
         channels: &[ChannelDef<'_>],
         subscriptions: &[SubscriptionDef<'_>],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(q("starting the channel sync"))?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(q("starting the channel sync"))?;
         let existing = sqlx::query("SELECT id, name, fingerprint, active FROM channels")
             .fetch_all(&mut *tx)
             .await
@@ -151,7 +155,9 @@ impl SqliteStore {
             .await
             .map_err(q("syncing subscriptions"))?;
         }
-        tx.commit().await.map_err(q("committing the channel sync"))?;
+        tx.commit()
+            .await
+            .map_err(q("committing the channel sync"))?;
         self.notify
             .store(!subscriptions.is_empty(), Ordering::Release);
         Ok(())
@@ -208,13 +214,13 @@ impl SqliteStore {
             pick = pick.bind(name);
         }
         let ids: Vec<String> = pick
-        .bind(now)
-        .bind(now.saturating_sub(lease_ms))
-        .bind(i64::try_from(per_channel).unwrap_or(i64::MAX))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("choosing deliveries"))?;
+            .bind(now)
+            .bind(now.saturating_sub(lease_ms))
+            .bind(i64::try_from(per_channel).unwrap_or(i64::MAX))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("choosing deliveries"))?;
         if ids.is_empty() {
             tx.commit().await.map_err(q("committing a claim"))?;
             return Ok(Vec::new());
@@ -291,7 +297,11 @@ impl SqliteStore {
         Ok(out)
     }
 
-    pub(super) async fn outbox_fix_payload(&self, message_id: &str, payload: &str) -> Result<String> {
+    pub(super) async fn outbox_fix_payload(
+        &self,
+        message_id: &str,
+        payload: &str,
+    ) -> Result<String> {
         let mut tx = self.pool().begin().await.map_err(q("storing a payload"))?;
         sqlx::query("UPDATE deliveries SET payload = ? WHERE message_id = ? AND payload IS NULL")
             .bind(payload)
@@ -420,7 +430,11 @@ impl SqliteStore {
         .map_err(q("finding the next delivery"))
     }
 
-    pub(super) async fn outbox_list(&self, status: Option<&str>, limit: i64) -> Result<Vec<DeliveryInfo>> {
+    pub(super) async fn outbox_list(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryInfo>> {
         let rows = sqlx::query(
             "SELECT d.id, d.message_id, c.name AS channel, w.name AS watch, e.id AS event_id, e.kind, d.digest,
                     d.status, d.attempts, d.created_at, d.next_attempt_at, d.last_attempt_at, d.last_error, d.delivered_at
