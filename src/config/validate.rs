@@ -1383,6 +1383,42 @@ ignore = ['(unclosed']
     }
 
     #[test]
+    fn notify_section_is_checked() {
+        let c = validate_source("", "t.toml", None).expect("valid");
+        assert_eq!(c.notify, NotifyConfig::default());
+        let e = errors("[notify]\ntimeout = \"10m\"\n").join("\n");
+        assert!(e.contains("t.toml:2:11: [notify] `lease`"), "{e}");
+        let e = errors("[notify]\nretry_initial = \"5m\"\nretry_max = \"1m\"\n").join("\n");
+        assert!(
+            e.contains("t.toml:2:17: [notify] `retry_initial` must be at most 1 minute"),
+            "{e}"
+        );
+        assert!(e.contains("t.toml:3:13: [notify] `retry_max`"), "{e}");
+        let e = errors("[notify]\nmax_age = \"2d\"\nretries = 3\n").join("\n");
+        assert!(e.contains("unknown field `retries`"), "{e}");
+        let c = validate_source(
+            "[notify]\nonce_wait = \"0s\"\nlease = \"1m\"\ntimeout = \"5s\"\n",
+            "t.toml",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(c.notify.once_wait, Duration::ZERO);
+    }
+
+    #[test]
+    fn webhook_headers_and_email_addresses_are_checked() {
+        let e = errors("[[channel]]\nname = \"h\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1/h\"\nheaders = { \"Webhook-Signature\" = \"x\", \"Host\" = \"y\", \"X-Ok\" = \"z\" }\n").join("\n");
+        assert!(
+            e.contains("header `Webhook-Signature` cannot be set"),
+            "{e}"
+        );
+        assert!(e.contains("header `Host` cannot be set"), "{e}");
+        assert!(!e.contains("X-Ok"), "{e}");
+        let e = errors("[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"a@b.c\"\n[[channel]]\nname = \"m\"\ntype = \"email\"\nto = [\"not an address @\"]\n").join("\n");
+        assert!(e.contains("is not one email address"), "{e}");
+    }
+
+    #[test]
     fn subscription_refers_to_known_things() {
         let e =
             errors("[[subscription]]\nchannel = \"nope\"\nkinds = [\"edited\", \"exploded\"]\n")

@@ -472,3 +472,192 @@ impl SqliteStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Digest;
+    use crate::detect::EventDraft;
+    use crate::model::{CheckOutcome, WatchKind};
+    use crate::store::{CheckRecord, StateUpdate, Store, WatchDef};
+
+    fn record(watch_id: i64, kind: EventKind) -> CheckRecord {
+        CheckRecord {
+            watch_id,
+            started_at: 1_000,
+            duration_ms: 1,
+            outcome: CheckOutcome::Unchanged,
+            http_status: Some(200),
+            error_class: None,
+            error: None,
+            bytes: 0,
+            final_url: None,
+            redirects: Vec::new(),
+            version: None,
+            prev_version_id: None,
+            events: vec![EventDraft {
+                kind,
+                data: serde_json::json!({}),
+            }],
+            state: StateUpdate::default(),
+        }
+    }
+
+    /// The SQL matching agrees with the rules of the config: `*`, names,
+    /// `tag:NAME`, and kinds (default all but first_seen).
+    #[tokio::test]
+    async fn subscriptions_match_in_the_commit() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        let tags_a = vec!["x".to_string()];
+        let tags_b = vec!["y".to_string(), "x-not".to_string()];
+        let defs = [
+            WatchDef {
+                name: "a",
+                url: "http://a.example/",
+                kind: WatchKind::Page,
+                tags: &tags_a,
+                interval_ms: 1000,
+                paused: false,
+            },
+            WatchDef {
+                name: "b",
+                url: "http://b.example/",
+                kind: WatchKind::Page,
+                tags: &tags_b,
+                interval_ms: 1000,
+                paused: false,
+            },
+        ];
+        let states = store.sync_watches(&defs).await.expect("sync");
+        let (a, b) = (states[0].id, states[1].id);
+        // Nothing configured: a commit with events writes no delivery.
+        store
+            .commit(&[record(a, EventKind::Edited)])
+            .await
+            .expect("commit");
+        assert!(store.deliveries(None, 10).await.expect("list").is_empty());
+
+        let all = WatchSelector::All;
+        let tag = WatchSelector::Tag("x".into());
+        let names = WatchSelector::Names(vec!["b".into()]);
+        let default_kinds = crate::config::defaults::subscription_kinds();
+        let firsts = [EventKind::FirstSeen];
+        let channels = [
+            ChannelDef {
+                name: "c",
+                kind: "webhook",
+                fingerprint: "f".into(),
+            },
+            ChannelDef {
+                name: "d",
+                kind: "email",
+                fingerprint: "g".into(),
+            },
+        ];
+        let subs = [
+            SubscriptionDef {
+                channel: "c",
+                watches: &tag,
+                kinds: &default_kinds,
+                digest: Digest::Off,
+            },
+            SubscriptionDef {
+                channel: "c",
+                watches: &names,
+                kinds: &default_kinds,
+                digest: Digest::Hourly,
+            },
+            SubscriptionDef {
+                channel: "d",
+                watches: &all,
+                kinds: &firsts,
+                digest: Digest::Off,
+            },
+        ];
+        store
+            .sync_notify(&channels, &subs)
+            .await
+            .expect("sync notify");
+        store
+            .commit(&[
+                record(a, EventKind::Edited),
+                record(b, EventKind::Edited),
+                record(b, EventKind::FirstSeen),
+            ])
+            .await
+            .expect("commit");
+        let mut got: Vec<(String, String, String, bool)> = store
+            .deliveries(None, 10)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|d| (d.channel, d.watch, d.event_kind, d.message_id.is_some()))
+            .collect();
+        got.sort();
+        let want = vec![
+            ("c".to_string(), "a".to_string(), "edited".to_string(), true),
+            ("c".into(), "b".into(), "edited".into(), false), // a digest: no id yet
+            ("d".into(), "b".into(), "first_seen".into(), true),
+        ];
+        assert_eq!(got, want);
+
+        // Claim: one message per claim while leased; finish; list.
+        let t = crate::model::now_millis() + 1_000;
+        let claimed = store
+            .claim_deliveries("w1", t, 60_000, 8, 10, &[])
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 2, "the digest is not due: {claimed:?}");
+        let again = store
+            .claim_deliveries("w2", t + 1, 60_000, 8, 10, &[])
+            .await
+            .expect("claim");
+        assert!(again.is_empty(), "leased");
+        let later = store
+            .claim_deliveries("w2", t + 70_000, 60_000, 8, 10, &["d".to_string()])
+            .await
+            .expect("claim");
+        assert_eq!(later.len(), 1, "c's lease expired; d is skipped");
+        assert_eq!(later[0].channel, "c");
+        let id = later[0].message_id.clone();
+        assert_eq!(store.fix_payload(&id, "one").await.expect("fix"), "one");
+        assert_eq!(store.fix_payload(&id, "two").await.expect("fix"), "one");
+        // The old owner's retry is ignored; the new owner's success counts.
+        store
+            .finish_delivery(
+                &id,
+                "w1",
+                t + 70_001,
+                &Attempt::Retry {
+                    at: 0,
+                    error: "x".into(),
+                },
+            )
+            .await
+            .expect("finish");
+        store
+            .finish_delivery(&id, "w2", t + 70_002, &Attempt::Delivered)
+            .await
+            .expect("finish");
+        let delivered = store.deliveries(Some("delivered"), 10).await.expect("list");
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0].attempts, 1);
+    }
+
+    #[test]
+    fn subscription_identity_is_stable() {
+        let k = [EventKind::Edited];
+        let all = WatchSelector::All;
+        let s = |d| SubscriptionDef {
+            channel: "c",
+            watches: &all,
+            kinds: &k,
+            digest: d,
+        };
+        assert_eq!(s(Digest::Off).fingerprint(), s(Digest::Off).fingerprint());
+        assert_ne!(s(Digest::Off).fingerprint(), s(Digest::Daily).fingerprint());
+    }
+}
