@@ -30,12 +30,16 @@ CREATE TABLE watches (
 -- Content-addressed, zstd-compressed bodies and texts (key: blake3 of the raw content).
 -- `dict` names the blob whose raw content was the zstd dictionary: a version's
 -- text is compressed against its own body, of which it is mostly a copy.
+-- A rowid table, not WITHOUT ROWID: rows are kilobytes, and a WITHOUT ROWID
+-- b-tree keeps whole rows in its interior cells, so every lookup by hash
+-- would read overflow pages. The UNIQUE index holds only hash and rowid.
 CREATE TABLE blobs (
-    hash BLOB    PRIMARY KEY,
+    id   INTEGER PRIMARY KEY,
+    hash BLOB    NOT NULL UNIQUE,
     size INTEGER NOT NULL,
     dict BLOB,
     data BLOB    NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX blobs_dict ON blobs(dict) WHERE dict IS NOT NULL;
 
 CREATE TABLE versions (

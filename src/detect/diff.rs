@@ -312,21 +312,39 @@ fn word_pair(a: &str, b: &str, deadline: Instant) -> (Line, Line) {
             Line::whole(Op::Insert, b, true),
         )
     };
-    // Myers costs O(N·D): a cheap word-overlap check first keeps unrelated
-    // lines (large D) from ever reaching it.
-    if Instant::now() >= deadline || word_overlap(a, b) < MIN_WORD_RATIO {
-        return whole();
-    }
-    let mut cfg = TextDiff::configure();
-    cfg.algorithm(Algorithm::Myers).deadline(deadline);
     // Words split at spaces, the cheap way, unless the script writes no
     // spaces between words (Chinese, Japanese, Thai): then Unicode words.
-    let wd = if needs_unicode_words(a) || needs_unicode_words(b) {
-        cfg.diff_unicode_words(a, b)
+    let unicode_words = needs_unicode_words(a) || needs_unicode_words(b);
+    // An edited paragraph is mostly the same text before and after the
+    // edit: only the middle (cut at spaces, so no word is split) goes to
+    // the word diff. A paragraph of a thousand words with one sentence
+    // rewritten costs a diff of that sentence.
+    let (mut pre, mut suf) = if unicode_words {
+        (0, 0)
     } else {
-        cfg.diff_words(a, b)
+        common_affixes(a, b)
     };
-    if wd.ratio() < MIN_WORD_RATIO {
+    let shared = (2 * (pre + suf)) as f32 / (a.len() + b.len()).max(1) as f32;
+    let related = shared >= MIN_WORD_RATIO;
+    if !related {
+        // Too little in common at the ends to be sure: the whole lines are
+        // diffed and judged by their word ratio.
+        (pre, suf) = (0, 0);
+    }
+    // Myers costs O(N·D): a cheap word-overlap check first keeps unrelated
+    // lines (large D) from ever reaching it.
+    if Instant::now() >= deadline || (!related && word_overlap(a, b) < MIN_WORD_RATIO) {
+        return whole();
+    }
+    let (am, bm) = (&a[pre..a.len() - suf], &b[pre..b.len() - suf]);
+    let mut cfg = TextDiff::configure();
+    cfg.algorithm(Algorithm::Myers).deadline(deadline);
+    let wd = if unicode_words {
+        cfg.diff_unicode_words(am, bm)
+    } else {
+        cfg.diff_words(am, bm)
+    };
+    if !related && wd.ratio() < MIN_WORD_RATIO {
         return whole();
     }
     let mut del = Line {
@@ -349,6 +367,8 @@ fn word_pair(a: &str, b: &str, deadline: Instant) -> (Line, Line) {
             }),
         }
     };
+    push(&mut del, &a[..pre], false);
+    push(&mut ins, &b[..pre], false);
     for change in wd.iter_all_changes() {
         let v = change.value();
         match change.tag() {
@@ -360,7 +380,39 @@ fn word_pair(a: &str, b: &str, deadline: Instant) -> (Line, Line) {
             ChangeTag::Insert => push(&mut ins, v, true),
         }
     }
+    push(&mut del, &a[a.len() - suf..], false);
+    push(&mut ins, &b[b.len() - suf..], false);
     (del, ins)
+}
+
+/// The byte lengths of the longest common prefix that ends just after a
+/// whitespace character and the longest common suffix that starts with
+/// one; they never overlap.
+fn common_affixes(a: &str, b: &str) -> (usize, usize) {
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let same = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
+    // Back to just after the last whitespace of the common part. ASCII
+    // whitespace bytes never occur inside a multi-byte UTF-8 sequence, so
+    // every cut is on a character boundary.
+    let pre = ab[..same]
+        .iter()
+        .rposition(u8::is_ascii_whitespace)
+        .map_or(0, |i| i + 1);
+    let room = ab.len().min(bb.len()) - pre;
+    let same_end = ab
+        .iter()
+        .rev()
+        .zip(bb.iter().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    // Forward to the first whitespace of the common tail.
+    let tail = &ab[ab.len() - same_end..];
+    let suf = tail
+        .iter()
+        .position(u8::is_ascii_whitespace)
+        .map_or(0, |i| same_end - i);
+    (pre, suf)
 }
 
 impl Diff {
@@ -467,5 +519,57 @@ mod tests {
         assert_eq!(d.stats.lines_added, 1);
         assert_eq!(d.changed_runs(Op::Delete), vec!["b"]);
         assert!(diff("same", "same").is_empty());
+    }
+
+    #[test]
+    fn affixes_cut_at_spaces() {
+        assert_eq!(common_affixes("x y z", "x y z w"), (4, 0));
+        assert_eq!(common_affixes("a bc d", "a bd d"), (2, 2));
+        assert_eq!(common_affixes("same", "same"), (0, 0));
+        assert_eq!(common_affixes("", "x"), (0, 0));
+        // Never overlapping, even for repeated text.
+        let (p, s) = common_affixes("a a a", "a a a a");
+        assert!(p + s <= 5, "{p} {s}");
+        assert_eq!(common_affixes("Ünï cödé wörds", "Ünï cöde wörds"), (6, 7));
+    }
+
+    #[test]
+    fn trimmed_word_diff_matches_the_full_one() {
+        let long: String = (0..400).map(|i| format!("word{} ", i % 37)).collect();
+        let cases = [
+            (
+                format!("{long}Jang Song Thaek met {long}"),
+                format!("{long}the delegation met {long}"),
+            ),
+            (format!("start {long}"), format!("begin {long}")),
+            (format!("{long}end"), format!("{long}finish")),
+            (format!("{long} x"), format!("{long} x y z")),
+        ];
+        for (a, b) in &cases {
+            let far = Instant::now() + Duration::from_secs(60);
+            let (d, i) = word_pair(a, b, far);
+            assert_eq!(d.text(), *a);
+            assert_eq!(i.text(), *b);
+            let changed = |l: &Line| -> Vec<String> {
+                l.segments
+                    .iter()
+                    .filter(|s| s.changed)
+                    .map(|s| s.text.trim().to_string())
+                    .collect()
+            };
+            let full = TextDiff::configure()
+                .algorithm(Algorithm::Myers)
+                .diff_words(a.as_str(), b.as_str());
+            let removed: usize = full
+                .iter_all_changes()
+                .filter(|c| c.tag() == ChangeTag::Delete)
+                .map(|c| c.value().split_whitespace().count())
+                .sum();
+            let got: usize = changed(&d)
+                .iter()
+                .map(|s| s.split_whitespace().count())
+                .sum();
+            assert_eq!(got, removed, "{:?}", changed(&d));
+        }
     }
 }

@@ -11,45 +11,78 @@ use unicode_normalization::UnicodeNormalization;
 /// when the quick check cannot confirm the text is already composed.
 pub fn normalize_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    if s.is_ascii() {
-        for word in s.split(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
-            if word.is_empty() {
-                continue;
+    // Control characters separate words in pure-ASCII text and vanish in
+    // any other (the rule of the first version of this function; changing
+    // it would change stored texts).
+    let ascii = s.is_ascii();
+    let bytes = s.as_bytes();
+    let mut space = false; // a separator was seen since the last kept character
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_graphic() {
+            // A run of printable ASCII is copied in one go.
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_graphic() {
+                i += 1;
             }
-            if !out.is_empty() {
+            if space && !out.is_empty() {
                 out.push(' ');
             }
-            out.push_str(word);
-        }
-        return out;
-    }
-    for word in s.split(char::is_whitespace) {
-        // Only words that may hold a control or an invisible character
-        // (their UTF-8 lead bytes) are filtered character by character.
-        let suspicious = word
-            .bytes()
-            .any(|b| b < 0x20 || b == 0x7f || b == 0xC2 || b == 0xE2 || b == 0xEF);
-        let start = out.len();
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        let text_start = out.len();
-        if suspicious {
-            out.extend(
-                word.chars()
-                    .filter(|c| !(is_invisible(*c) || c.is_control())),
-            );
+            space = false;
+            out.push_str(&s[start..i]);
+        } else if b < 0x80 {
+            // ASCII whitespace or control (0x7f included).
+            if b.is_ascii_whitespace() || ascii {
+                space = true;
+            }
+            i += 1;
         } else {
-            out.push_str(word);
+            let Some(c) = s[i..].chars().next() else {
+                break;
+            };
+            i += c.len_utf8();
+            if c.is_whitespace() {
+                space = true;
+            } else if !(is_invisible(c) || c.is_control()) {
+                if space && !out.is_empty() {
+                    out.push(' ');
+                }
+                space = false;
+                out.push(c);
+            }
         }
-        if out.len() == text_start {
-            out.truncate(start); // an empty word: no space for it
-        }
+    }
+    if surely_nfc(&out) {
+        return out;
     }
     match unicode_normalization::is_nfc_quick(out.chars()) {
         unicode_normalization::IsNormalized::Yes => out,
         _ => out.nfc().collect(),
     }
+}
+
+/// True when no character of `s` can change under NFC or combine with the
+/// one before it. Characters below U+0300 (lead bytes below 0xCC) are
+/// always such; only the others are looked up, one by one, so a line of
+/// Latin text with a few curly quotes costs a byte scan.
+fn surely_nfc(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(p) = bytes[i..].iter().position(|&b| b >= 0xCC) {
+        let at = i + p;
+        let Some(c) = s[at..].chars().next() else {
+            return false;
+        };
+        if unicode_normalization::char::canonical_combining_class(c) != 0
+            || unicode_normalization::is_nfc_quick(std::iter::once(c))
+                != unicode_normalization::IsNormalized::Yes
+        {
+            return false;
+        }
+        i = at + c.len_utf8();
+    }
+    true
 }
 
 fn is_invisible(c: char) -> bool {
@@ -71,7 +104,70 @@ mod tests {
         assert_eq!(normalize_line("zero\u{200b}width"), "zerowidth");
     }
 
+    /// The first implementation, kept as the definition.
+    fn reference(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        if s.is_ascii() {
+            for word in s.split(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
+                if word.is_empty() {
+                    continue;
+                }
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
+            return out;
+        }
+        for word in s.split(char::is_whitespace) {
+            let start = out.len();
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            let text_start = out.len();
+            out.extend(
+                word.chars()
+                    .filter(|c| !(is_invisible(*c) || c.is_control())),
+            );
+            if out.len() == text_start {
+                out.truncate(start);
+            }
+        }
+        out.nfc().collect()
+    }
+
+    #[test]
+    fn matches_the_reference_on_edge_cases() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "a\u{1}b",
+            "é\u{1}b",
+            "a \u{200b} b",
+            "\u{200b}",
+            "\u{200b} a",
+            "a\u{85}b",
+            "x\u{3000}y",
+            "“quoted” text\u{a0}here",
+            "e\u{301}\u{301}",
+            "\u{301}",
+            "a\u{7f}b",
+            "ü\u{7f}b",
+            "한국어 텍스트",
+            "\u{1680}x\u{2028}y\u{feff}",
+        ] {
+            assert_eq!(normalize_line(s), reference(s), "{s:?}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn matches_the_reference(s in "\\PC*|[ a\\x01\\x7f\u{a0}\u{200b}\u{301}é“\u{3000}\t\n]{0,24}") {
+            prop_assert_eq!(normalize_line(&s), reference(&s));
+        }
+
         #[test]
         fn idempotent(s in "\\PC*") {
             let once = normalize_line(&s);

@@ -166,9 +166,13 @@ pub async fn run_with<S: Store>(
         let span = tracing::info_span!("check", watch = %spec.name, url = %spec.url);
         let handle = running.spawn(
             async move {
-                let _permit = permit;
                 let record = check::run(&fetcher, store.as_ref(), &spec, &state, &schedule).await;
-                let (new_state, outcome) = writer::write(&writer_tx, record, &state).await;
+                // The permit bounds fetching and processing. Once the record
+                // is in the writer's (bounded) queue, the permit is passed on,
+                // so the next fetches run while the writer syncs.
+                let pending = writer::submit(&writer_tx, record).await;
+                drop(permit);
+                let (new_state, outcome) = pending.wait(&state).await;
                 if outcome.new_version
                     && spec.retention != Default::default()
                     && let Err(e) = store
@@ -281,6 +285,14 @@ pub async fn run_with<S: Store>(
                 {
                     let due = slots[idx].state.next_due_at.unwrap_or_else(|| now_millis() + 60_000);
                     heap.push(Reverse((due, idx)));
+                }
+            }
+            // A permit freed by a task that is still waiting for its commit.
+            Ok(permit) = limit.clone().acquire_owned(), if !ready.is_empty() => {
+                if let Some(idx) = ready.pop_front()
+                    && let Some(slot) = slots.get_mut(idx)
+                {
+                    spawn(idx, permit, slot, &mut running, &mut task_slot);
                 }
             }
             _ = prune_every.tick(), if mode == Mode::Daemon => prune_checks(store.as_ref(), &cfg).await,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Records waiting for the writer; past this, checks wait (back-pressure).
-const QUEUE: usize = 128;
+const QUEUE: usize = 64;
 /// Most records in one transaction.
 const BATCH: usize = 256;
 
@@ -58,18 +58,27 @@ async fn run<S: Store>(store: Arc<S>, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Hands a record to the writer and waits until it is committed.
-pub(super) async fn write(
-    tx: &mpsc::Sender<Job>,
-    record: CheckRecord,
-    old: &WatchState,
-) -> (WatchState, Outcome) {
+/// A record handed to the writer, not yet known to be committed.
+pub(super) struct Pending {
+    done: Option<oneshot::Receiver<Result<Committed, String>>>,
+    outcome: crate::model::CheckOutcome,
+    events: Vec<crate::model::EventKind>,
+    has_version: bool,
+    update: crate::store::StateUpdate,
+    text_hash: Option<[u8; 32]>,
+}
+
+/// Queues a record for the writer; waits only while the queue is full.
+pub(super) async fn submit(tx: &mpsc::Sender<Job>, record: CheckRecord) -> Pending {
     let (done_tx, done_rx) = oneshot::channel();
-    let outcome = record.outcome;
-    let events: Vec<_> = record.events.iter().map(|e| e.kind).collect();
-    let has_version = record.version.is_some();
-    let update = record.state.clone();
-    let text_hash = record.version.as_ref().map(|v| v.text.hash);
+    let pending = Pending {
+        done: None,
+        outcome: record.outcome,
+        events: record.events.iter().map(|e| e.kind).collect(),
+        has_version: record.version.is_some(),
+        update: record.state.clone(),
+        text_hash: record.version.as_ref().map(|v| v.text.hash),
+    };
     let sent = tx
         .send(Job {
             record,
@@ -77,36 +86,45 @@ pub(super) async fn write(
         })
         .await
         .is_ok();
-    let result = if sent {
-        done_rx
-            .await
-            .unwrap_or_else(|_| Err("the writer stopped".to_string()))
-    } else {
-        Err("the writer stopped".to_string())
-    };
-    match result {
-        Ok(c) => (
-            next_state(old, &update, text_hash, &c),
-            Outcome {
-                outcome,
-                new_version: has_version,
-                events,
-                written: true,
-            },
-        ),
-        Err(e) => {
-            tracing::error!("could not write the check: {e}");
-            let mut s = old.clone();
-            s.next_due_at = Some(now_millis() + 60_000);
-            (
-                s,
+    Pending {
+        done: sent.then_some(done_rx),
+        ..pending
+    }
+}
+
+impl Pending {
+    /// Waits for the commit; returns the watch's new state and the outcome.
+    pub(super) async fn wait(self, old: &WatchState) -> (WatchState, Outcome) {
+        let result = match self.done {
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err("the writer stopped".to_string())),
+            None => Err("the writer stopped".to_string()),
+        };
+        match result {
+            Ok(c) => (
+                next_state(old, &self.update, self.text_hash, &c),
                 Outcome {
-                    outcome,
-                    new_version: false,
-                    events: Vec::new(),
-                    written: false,
+                    outcome: self.outcome,
+                    new_version: self.has_version,
+                    events: self.events,
+                    written: true,
                 },
-            )
+            ),
+            Err(e) => {
+                tracing::error!("could not write the check: {e}");
+                let mut s = old.clone();
+                s.next_due_at = Some(now_millis() + 60_000);
+                (
+                    s,
+                    Outcome {
+                        outcome: self.outcome,
+                        new_version: false,
+                        events: Vec::new(),
+                        written: false,
+                    },
+                )
+            }
         }
     }
 }

@@ -24,6 +24,12 @@ thread_local! {
         std::cell::RefCell::new(zstd::bulk::Compressor::new(LEVEL).ok());
 }
 
+thread_local! {
+    /// One decompression context per thread, reused like [`COMPRESSOR`].
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
 /// The zstd level for blobs compressed against a dictionary.
 const DICT_LEVEL: i32 = 1;
 
@@ -37,10 +43,10 @@ impl Blob {
             hash: hash(raw),
             size: raw.len() as u64,
             dict: None,
-            data: COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
+            data: shrunk(COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
                 Some(c) => c.compress(raw),
                 None => zstd::bulk::compress(raw, LEVEL),
-            })?,
+            })?),
         })
     }
 }
@@ -73,11 +79,18 @@ impl Blob {
                 hash: hash(raw),
                 size: raw.len() as u64,
                 dict: Some(*dict.0),
-                data,
+                data: shrunk(data),
             }),
             Err(_) => Blob::compress(raw),
         }
     }
+}
+
+/// zstd allocates the worst-case size (a little over the input); a blob
+/// waiting in the writer's queue should hold only its compressed bytes.
+fn shrunk(mut data: Vec<u8>) -> Vec<u8> {
+    data.shrink_to_fit();
+    data
 }
 
 /// Decompresses a blob stored with a dictionary.
@@ -85,7 +98,16 @@ pub fn decompress_with(data: &[u8], size: u64, dict: &[u8]) -> std::io::Result<V
     let cap = usize::try_from(size)
         .unwrap_or(usize::MAX)
         .saturating_add(64);
-    zstd::bulk::Decompressor::with_dictionary(dict)?.decompress(data, cap)
+    DECOMPRESSOR.with(|d| match d.borrow_mut().as_mut() {
+        Some(d) => {
+            let out = d
+                .set_dictionary(dict)
+                .and_then(|()| d.decompress(data, cap));
+            let reset = d.set_dictionary(&[]);
+            out.and_then(|raw| reset.map(|()| raw))
+        }
+        None => zstd::bulk::Decompressor::with_dictionary(dict)?.decompress(data, cap),
+    })
 }
 
 pub fn hash(raw: &[u8]) -> [u8; 32] {
@@ -101,7 +123,10 @@ pub fn decompress(data: &[u8], size: u64) -> std::io::Result<Vec<u8>> {
     let cap = usize::try_from(size)
         .unwrap_or(usize::MAX)
         .saturating_add(64);
-    zstd::bulk::decompress(data, cap)
+    DECOMPRESSOR.with(|d| match d.borrow_mut().as_mut() {
+        Some(d) => d.decompress(data, cap),
+        None => zstd::bulk::decompress(data, cap),
+    })
 }
 
 #[cfg(test)]

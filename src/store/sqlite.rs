@@ -70,7 +70,11 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-2000");
+            .pragma("cache_size", "-2000")
+            // Start-up streams every watch's state: a deeper row buffer lets
+            // the SQLite thread run ahead instead of waking the reader for
+            // every few rows.
+            .row_buffer_size(1024);
         let pool = SqlitePoolOptions::new()
             .max_connections(3)
             .min_connections(1)
@@ -335,7 +339,7 @@ impl Store for SqliteStore {
             .flat_map(|v| [&v.body, &v.text]) // dictionaries first
             .filter(|b| seen_blobs.insert(b.hash))
             .collect();
-        for chunk in blobs.chunks(BLOB_CHUNK) {
+        for chunk in pow2_chunks(&blobs, BLOB_CHUNK) {
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT OR IGNORE INTO blobs (hash, size, dict, data) ",
             );
@@ -346,7 +350,6 @@ impl Store for SqliteStore {
                     .push_bind(&blob.data[..]);
             });
             qb.build()
-                .persistent(false)
                 .execute(&mut *tx)
                 .await
                 .map_err(q("writing blobs"))?;
@@ -358,7 +361,7 @@ impl Store for SqliteStore {
             .iter()
             .filter_map(|r| r.version.as_ref().map(|v| (r, v)))
             .collect();
-        for chunk in with_version.chunks(ROW_CHUNK) {
+        for chunk in pow2_chunks(&with_version, ROW_CHUNK) {
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO versions (watch_id, seq, created_at, text_hash, body_hash, title, http_status, final_url, media_type, encoding, rules_hash) ",
             );
@@ -378,7 +381,6 @@ impl Store for SqliteStore {
             qb.push(" RETURNING id, watch_id, seq");
             let rows = qb
                 .build()
-                .persistent(false)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(q("writing versions"))?;
@@ -397,7 +399,7 @@ impl Store for SqliteStore {
         };
 
         let all: Vec<&CheckRecord> = records.iter().collect();
-        for chunk in all.chunks(ROW_CHUNK) {
+        for chunk in pow2_chunks(&all, ROW_CHUNK) {
             insert_checks(&mut tx, chunk, &version_of).await?;
             update_watches(&mut tx, chunk).await?;
         }
@@ -406,7 +408,7 @@ impl Store for SqliteStore {
             .iter()
             .flat_map(|r| r.events.iter().map(move |e| (r, e)))
             .collect();
-        for chunk in events.chunks(ROW_CHUNK) {
+        for chunk in pow2_chunks(&events, ROW_CHUNK) {
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO events (watch_id, kind, created_at, version_id, prev_version_id, data) ",
             );
@@ -419,7 +421,6 @@ impl Store for SqliteStore {
                     .push_bind(ev.data.to_string());
             });
             qb.build()
-                .persistent(false)
                 .execute(&mut *tx)
                 .await
                 .map_err(q("writing events"))?;
@@ -713,10 +714,36 @@ impl Store for SqliteStore {
 }
 
 /// Rows per multi-row statement (at most 13 parameters each, well under
-/// SQLite's limit of 32,766).
-const ROW_CHUNK: usize = 400;
-/// Blobs per statement (3 parameters each; the payloads are the size).
-const BLOB_CHUNK: usize = 200;
+/// SQLite's limit of 32,766). A power of two: see [`pow2_chunks`].
+const ROW_CHUNK: usize = 256;
+/// Blobs per statement (4 parameters each; the payloads are the size).
+const BLOB_CHUNK: usize = 128;
+
+/// Splits `items` into slices whose lengths are powers of two, at most
+/// `max` each (largest first): 300 rows with `max = 256` become 256 + 32 +
+/// 8 + 4.
+///
+/// A multi-row statement's SQL depends on its row count, and parsing a
+/// statement of a few hundred rows costs about as much as running it. With
+/// power-of-two counts a statement has at most `log2(max) + 1` shapes, so
+/// every shape is prepared once per connection and then comes from sqlx's
+/// statement cache.
+fn pow2_chunks<T>(mut items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    debug_assert!(max.is_power_of_two());
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let n = if items.len() >= max {
+            max
+        } else {
+            1 << items.len().ilog2()
+        };
+        let (head, rest) = items.split_at(n);
+        items = rest;
+        Some(head)
+    })
+}
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
@@ -751,7 +778,6 @@ async fn insert_checks(
             .push_bind(version_of(r).map(|(id, _)| id));
     });
     qb.build()
-        .persistent(false)
         .execute(&mut **tx)
         .await
         .map_err(q("writing checks"))?;
@@ -791,9 +817,30 @@ async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
          FROM v WHERE watches.id = v.id",
     );
     qb.build()
-        .persistent(false)
         .execute(&mut **tx)
         .await
         .map_err(q("updating watch states"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pow2_chunks;
+
+    #[test]
+    fn chunks_are_powers_of_two_and_cover_everything() {
+        for n in 0..600 {
+            let items: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = pow2_chunks(&items, 256).collect();
+            assert!(
+                chunks
+                    .iter()
+                    .all(|c| c.len().is_power_of_two() && c.len() <= 256)
+            );
+            assert_eq!(chunks.concat(), items, "n = {n}");
+        }
+        let items = [0u8; 300];
+        let lens: Vec<usize> = pow2_chunks(&items, 256).map(<[u8]>::len).collect();
+        assert_eq!(lens, [256, 32, 8, 4]);
+    }
 }
