@@ -209,7 +209,8 @@ impl SqliteStore {
                GROUP BY d.message_id
              ) WHERE rn <= ? ORDER BY due, first LIMIT ?"
         );
-        let mut pick = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        // Dynamic lists: not worth a slot in the statement cache.
+        let mut pick = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).persistent(false);
         for name in skip_channels {
             pick = pick.bind(name);
         }
@@ -229,7 +230,10 @@ impl SqliteStore {
             "UPDATE deliveries SET claimed_at = ?, owner = ? WHERE status = 'pending' AND message_id IN {}",
             in_list(ids.len())
         );
-        let mut upd = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(owner);
+        let mut upd = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(now)
+            .bind(owner);
         for id in &ids {
             upd = upd.bind(id);
         }
@@ -245,7 +249,7 @@ impl SqliteStore {
              WHERE d.status = 'pending' AND d.message_id IN {} ORDER BY d.message_id, e.id",
             in_list(ids.len())
         );
-        let mut sel = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut sel = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for id in &ids {
             sel = sel.bind(id);
         }
