@@ -1030,3 +1030,48 @@ async fn notify_test_and_deliveries_commands_keep_secrets_out() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no deliveries"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_delivers_and_a_graceful_stop_loses_no_claimed_delivery() {
+    let hook = Hook::start(&[Reply::Hold]).await;
+    let site = TestSite::start().await;
+    site.set_html("/a.html", article("T", "First text of the article."));
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[schedule]\nstartup_spread = \"1s\"\nshutdown_grace = \"1s\"\n\n[notify]\ntimeout = \"30s\"\n\n{}\n{}\n[[subscription]]\nchannel = \"hook\"\nkinds = [\"first_seen\"]\n",
+            watch("a", &site.url("/a.html"), ""),
+            hook_channel("hook", &hook, "")
+        ),
+    );
+    // The daemon checks, and sends while it runs; the receiver holds the answer.
+    let store = Arc::new(open_store(&cfg).await);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let daemon = tokio::spawn(palimpsest::schedule::run_with(
+        store.clone(),
+        Arc::new(cfg.clone()),
+        palimpsest::schedule::Mode::Daemon,
+        shutdown.clone(),
+    ));
+    assert_eq!(hook.wait_for(1, Duration::from_secs(20)).await.len(), 1);
+    // SIGTERM: the send in flight gets the grace period, then its claim is released.
+    let t = Instant::now();
+    shutdown.cancel();
+    let report = daemon.await.expect("join").expect("run");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(report.deliveries.delivered, 0);
+    let row: (String, Option<i64>) = sqlx::query_as("SELECT status, claimed_at FROM deliveries")
+        .fetch_one(store.pool())
+        .await
+        .expect("row");
+    assert_eq!(row, ("pending".to_string(), None), "released, not lost");
+    store.close().await;
+    // The next run delivers it, under the same id.
+    let report = run_once(&cfg).await;
+    assert_eq!(report.deliveries.delivered, 1, "{report:?}");
+    let got = hook.got();
+    assert_eq!(got.len(), 2);
+    assert_eq!(header(&got[0], "webhook-id"), header(&got[1], "webhook-id"));
+    verify(&got[1]);
+}
