@@ -185,7 +185,8 @@ async fn run<S: Store>(
         let mut sleep_for = POLL;
         if tasks.is_empty() {
             let next = if store_trouble {
-                None
+                // Look again in a second (a busy database is not an empty outbox).
+                Some(now + 1_000)
             } else {
                 match ctx.store.next_delivery_at(now, lease).await {
                     Ok(n) => n,
