@@ -17,6 +17,13 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 pub const STARTUP_SPREAD: Duration = Duration::from_secs(60);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+pub const CONFIRM_CHECKS: usize = 2;
+pub const CONFIRM_SPACING: Duration = Duration::from_secs(600);
+pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(24 * 3600);
+pub const UNREACHABLE_CHECKS: usize = 3;
+pub const FLIPFLOP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const INCIDENT_THRESHOLD: usize = 10;
+pub const INCIDENT_WINDOW: Duration = Duration::from_secs(3600);
 pub const LISTEN: &str = "127.0.0.1:8080";
 pub const SMTP_PORT: u16 = 587;
 

@@ -33,6 +33,7 @@ pub struct Config {
     pub keep_checks: Option<Duration>,
     pub fetch: FetchConfig,
     pub schedule: ScheduleConfig,
+    pub detect: DetectConfig,
     pub smtp: Option<SmtpConfig>,
     pub server: ServerConfig,
     /// Shared with the scheduler as they are: a watch list is never copied.
@@ -84,6 +85,44 @@ pub struct ScheduleConfig {
     pub max_backoff: Duration,
     /// How long running checks may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+}
+
+/// `[detect]`: when a condition becomes an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectConfig {
+    /// Consecutive checks that must see a page gone before `deleted`.
+    pub confirm_checks: u32,
+    /// After the first sighting of a deletion, the next check comes this
+    /// soon instead of a full interval later.
+    pub confirm_spacing: Duration,
+    /// Failures must last this long (and `unreachable_checks` checks)
+    /// before `unreachable` (or `blocked`) is raised.
+    pub unreachable_after: Duration,
+    pub unreachable_checks: u32,
+    /// A text equal to a version seen this recently is a `reverted`.
+    pub flipflop_window: Duration,
+    /// Probe a random sibling URL to recognise "not found" pages served
+    /// with status 200.
+    pub soft404_probe: bool,
+    /// More deletions than this on one host within `incident_window`
+    /// make one `incident` alert.
+    pub incident_threshold: u32,
+    pub incident_window: Duration,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            confirm_checks: defaults::CONFIRM_CHECKS as u32,
+            confirm_spacing: defaults::CONFIRM_SPACING,
+            unreachable_after: defaults::UNREACHABLE_AFTER,
+            unreachable_checks: defaults::UNREACHABLE_CHECKS as u32,
+            flipflop_window: defaults::FLIPFLOP_WINDOW,
+            soft404_probe: true,
+            incident_threshold: defaults::INCIDENT_THRESHOLD as u32,
+            incident_window: defaults::INCIDENT_WINDOW,
+        }
+    }
 }
 
 /// The SMTP relay used by email channels.

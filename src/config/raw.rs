@@ -24,6 +24,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub defaults: Option<RawWatchDefaults>,
     #[serde(default)]
+    pub detect: Option<RawDetect>,
+    #[serde(default)]
     pub smtp: Option<Spanned<RawSmtp>>,
     #[serde(default)]
     pub server: Option<RawServer>,
@@ -65,6 +67,20 @@ pub struct RawSchedule {
     pub startup_spread: Option<S>,
     pub max_backoff: Option<S>,
     pub shutdown_grace: Option<S>,
+}
+
+/// `[detect]`: the rules that turn checks into events.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetect {
+    pub confirm_checks: Option<Spanned<i64>>,
+    pub confirm_spacing: Option<S>,
+    pub unreachable_after: Option<S>,
+    pub unreachable_checks: Option<Spanned<i64>>,
+    pub flipflop_window: Option<S>,
+    pub soft404_probe: Option<bool>,
+    pub incident_threshold: Option<Spanned<i64>>,
+    pub incident_window: Option<S>,
 }
 
 /// Defaults for every `[[watch]]` that does not set the key itself.

@@ -157,10 +157,17 @@ pub async fn run_with<S: Store>(
         let store = store.clone();
         let writer_tx = writer_tx.clone();
         let schedule = cfg.schedule.clone();
+        let detect = cfg.detect.clone();
         let span = tracing::info_span!("check", watch = %spec.name, url = %spec.url);
         let handle = running.spawn(
             async move {
-                let record = check::run(&fetcher, store.as_ref(), &spec, &state, &schedule).await;
+                let cx = check::Context {
+                    fetcher: &fetcher,
+                    store: store.as_ref(),
+                    schedule: &schedule,
+                    detect: &detect,
+                };
+                let record = check::run(&cx, &spec, &state).await;
                 // The permit bounds fetching and processing. Once the record
                 // is in the writer's (bounded) queue, the permit is passed on,
                 // so the next fetches run while the writer syncs.
@@ -356,6 +363,8 @@ fn next_state(
     let mut s = old.clone();
     s.next_due_at = Some(update.next_due_at);
     s.failure_streak = update.failure_streak;
+    s.status = update.status;
+    s.pending = update.pending.clone();
     if let Some(seen) = &update.seen {
         s.validators = seen.validators.clone();
         s.body_hash = seen.body_hash;

@@ -17,6 +17,7 @@ pub mod sqlite;
 
 use crate::config::{Retention, StorageConfig};
 use crate::detect::EventDraft;
+use crate::detect::status::{Condition, PageStatus};
 use crate::fetch::{Hop, Validators};
 use crate::model::{CheckOutcome, EventKind, Millis, WatchKind};
 use blob::Blob;
@@ -73,6 +74,9 @@ pub struct WatchState {
     /// Rules fingerprint under which `body_hash` was taken.
     pub rules_hash: Option<[u8; 32]>,
     pub last_version: Option<VersionRef>,
+    /// The alerted page status and the condition waiting for confirmation.
+    pub status: PageStatus,
+    pub pending: Option<Condition>,
 }
 
 /// The last version of a watch, as far as a check needs it.
@@ -129,6 +133,8 @@ pub struct StateUpdate {
     pub seen: Option<Seen>,
     /// Set when the text changed.
     pub changed_at: Option<Millis>,
+    pub status: PageStatus,
+    pub pending: Option<Condition>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -261,6 +267,15 @@ pub trait Store: Send + Sync + 'static {
         watch_id: i64,
         seq: i64,
     ) -> impl Future<Output = Result<Option<VersionInfo>>> + Send;
+
+    /// The newest version of a watch with this text made at or after
+    /// `since` (flip-flop detection), as its number.
+    fn find_text_since(
+        &self,
+        watch_id: i64,
+        text_hash: &[u8; 32],
+        since: Millis,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
 
     /// Events of a watch, newest first.
     fn events(
