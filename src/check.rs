@@ -29,6 +29,7 @@ pub struct Context<'a, S> {
     pub store: &'a S,
     pub schedule: &'a ScheduleConfig,
     pub detect: &'a DetectConfig,
+    pub follow: &'a crate::config::FollowConfig,
 }
 
 /// Runs one check. Never fails: every failure becomes a check row.
@@ -39,6 +40,17 @@ pub async fn run<S: Store>(
 ) -> CheckRecord {
     let started_at = now_millis();
     let t0 = Instant::now();
+    // A followed page's interval depends on its age.
+    let aged;
+    let spec = if spec.born.is_some() {
+        aged = WatchSpec {
+            interval: spec.interval_at(started_at, cx.follow),
+            ..spec.clone()
+        };
+        &aged
+    } else {
+        spec
+    };
     let rules_hash = spec.rules.fingerprint();
     // Validators are only trusted when the stored version was made under the
     // same rules, and never while the page is not plainly there (a 304 for
@@ -271,6 +283,7 @@ fn base_record(spec_id: i64, started_at: Millis, outcome: CheckOutcome) -> Check
         version: None,
         prev_version_id: None,
         events: Vec::new(),
+        follow: Vec::new(),
         state: StateUpdate::default(),
     }
 }

@@ -24,6 +24,10 @@ pub const UNREACHABLE_CHECKS: usize = 3;
 pub const FLIPFLOP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const INCIDENT_THRESHOLD: usize = 10;
 pub const INCIDENT_WINDOW: Duration = Duration::from_secs(3600);
+pub const FOLLOW_FIRST_DAY: Duration = Duration::from_secs(3600);
+pub const FOLLOW_FIRST_WEEK: Duration = Duration::from_secs(6 * 3600);
+pub const FOLLOW_AFTER: Duration = Duration::from_secs(24 * 3600);
+pub const FOLLOW_MAX: usize = 5000;
 pub const LISTEN: &str = "127.0.0.1:8080";
 pub const SMTP_PORT: u16 = 587;
 

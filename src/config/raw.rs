@@ -26,6 +26,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub detect: Option<RawDetect>,
     #[serde(default)]
+    pub follow: Option<RawFollow>,
+    #[serde(default)]
     pub smtp: Option<Spanned<RawSmtp>>,
     #[serde(default)]
     pub server: Option<RawServer>,
@@ -81,6 +83,16 @@ pub struct RawDetect {
     pub soft404_probe: Option<bool>,
     pub incident_threshold: Option<Spanned<i64>>,
     pub incident_window: Option<S>,
+}
+
+/// `[follow]`: intervals of followed pages by age.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFollow {
+    pub first_day: Option<S>,
+    pub first_week: Option<S>,
+    pub after: Option<S>,
+    pub max_per_listing: Option<Spanned<i64>>,
 }
 
 /// Defaults for every `[[watch]]` that does not set the key itself.

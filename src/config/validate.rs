@@ -108,6 +108,7 @@ fn merge(into: &mut RawConfig, part: RawConfig) -> bool {
         && one(&mut into.schedule, part.schedule)
         && one(&mut into.defaults, part.defaults)
         && one(&mut into.detect, part.detect)
+        && one(&mut into.follow, part.follow)
         && one(&mut into.smtp, part.smtp)
         && one(&mut into.server, part.server);
     into.watch.extend(part.watch);
@@ -335,6 +336,25 @@ impl Validator<'_> {
             }
         };
         let detect = self.detect(&raw);
+        let follow = {
+            let empty = Default::default();
+            let f = raw.follow.as_ref().unwrap_or(&empty);
+            FollowConfig {
+                first_day: self.duration(&f.first_day, defaults::FOLLOW_FIRST_DAY, "first_day"),
+                first_week: self.duration(
+                    &f.first_week,
+                    defaults::FOLLOW_FIRST_WEEK,
+                    "first_week",
+                ),
+                after: self.duration(&f.after, defaults::FOLLOW_AFTER, "after"),
+                max_per_listing: self.count(
+                    &f.max_per_listing,
+                    defaults::FOLLOW_MAX,
+                    "max_per_listing",
+                    1_000_000,
+                ),
+            }
+        };
         let smtp = raw.smtp.as_ref().and_then(|s| self.smtp(s));
         let server = self.server(&raw);
         let watches = self.watches(&raw, &groups);
@@ -347,6 +367,7 @@ impl Validator<'_> {
             fetch,
             schedule,
             detect,
+            follow,
             smtp,
             server,
             watches,
@@ -863,6 +884,7 @@ impl Validator<'_> {
                 keep_for,
             },
             paused: w.paused.unwrap_or(false),
+            born: None,
         })
     }
 

@@ -286,7 +286,7 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(defs.len());
         let mut rows = sqlx::query(
             "SELECT w.id, w.name, w.next_due_at, w.failure_streak, w.etag, w.last_modified, w.body_hash, w.rules_hash,
-                    w.status, w.pending, v.id AS vid, v.seq AS vseq, v.text_hash AS vhash
+                    w.status, w.pending, w.source, w.parent_id, w.url, w.created_at, v.id AS vid, v.seq AS vseq, v.text_hash AS vhash
              FROM watches w
              LEFT JOIN versions v ON v.id = (SELECT id FROM versions WHERE watch_id = w.id ORDER BY seq DESC LIMIT 1)
              WHERE w.active = 1 AND w.paused = 0
@@ -307,7 +307,18 @@ impl Store for SqliteStore {
             let streak: i64 = row.try_get("failure_streak").map_err(e())?;
             let status: String = row.try_get("status").map_err(e())?;
             let pending: Option<String> = row.try_get("pending").map_err(e())?;
+            let source: String = row.try_get("source").map_err(e())?;
+            let parent: Option<i64> = row.try_get("parent_id").map_err(e())?;
+            let followed = match (source.as_str(), parent) {
+                ("follow", Some(parent_id)) => Some(Box::new(Followed {
+                    parent_id,
+                    url: row.try_get("url").map_err(e())?,
+                    created_at: row.try_get("created_at").map_err(e())?,
+                })),
+                _ => None,
+            };
             out.push(WatchState {
+                followed,
                 status: crate::detect::status::PageStatus::parse(&status),
                 // A pending condition that does not parse is dropped: it
                 // only delays a confirmation by one check.
@@ -511,6 +522,72 @@ impl Store for SqliteStore {
             .await
             .map_err(q("reading a version"))?;
         row.as_ref().map(version_info).transpose()
+    }
+
+    async fn follow(
+        &self,
+        parent_id: i64,
+        items: &[FollowItem],
+        tags: &[String],
+        interval_ms: i64,
+        max: usize,
+        now: Millis,
+    ) -> Result<Vec<WatchState>> {
+        let e = || q("following a listing");
+        let mut tx = self.pool.begin().await.map_err(e())?;
+        let have: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM watches WHERE parent_id = ? AND source = 'follow'",
+        )
+        .bind(parent_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e())?;
+        let mut room = max.saturating_sub(usize::try_from(have).unwrap_or(usize::MAX));
+        let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
+        let mut out = Vec::new();
+        for item in items {
+            if room == 0 {
+                break;
+            }
+            let watched: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM watches WHERE url = ? AND active = 1 LIMIT 1")
+                    .bind(&item.url)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(e())?;
+            if watched.is_some() {
+                continue;
+            }
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO watches (name, url, kind, source, tags, interval_ms, created_at, parent_id)
+                 VALUES (?, ?, 'page', 'follow', ?, ?, ?, ?)
+                 ON CONFLICT (name) DO NOTHING RETURNING id",
+            )
+            .bind(&item.name)
+            .bind(&item.url)
+            .bind(&tags)
+            .bind(interval_ms)
+            .bind(now)
+            .bind(parent_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(e())?;
+            if let Some(id) = id {
+                room -= 1;
+                out.push(WatchState {
+                    id,
+                    name: item.name.clone(),
+                    followed: Some(Box::new(Followed {
+                        parent_id,
+                        url: item.url.clone(),
+                        created_at: now,
+                    })),
+                    ..WatchState::default()
+                });
+            }
+        }
+        tx.commit().await.map_err(e())?;
+        Ok(out)
     }
 
     async fn find_text_since(
