@@ -7,67 +7,255 @@
 //! text whose hash differs from the last version's reads that version back
 //! and diffs it.
 
-use crate::config::{ScheduleConfig, WatchSpec};
-use crate::detect::{self, Verdict};
+use crate::config::{DetectConfig, ScheduleConfig, WatchSpec};
+use crate::detect::gone::{self, RedirectKind};
+use crate::detect::status::{self, GoneHow, Observation, PageStatus, Raised, StatusRules};
+use crate::detect::{self, EventDraft, Verdict};
 use crate::extract::{self, Extracted};
 use crate::fetch::{self, Fetched, Fetcher, Validators};
-use crate::model::{CheckOutcome, Millis, now_millis};
+use crate::model::{CheckOutcome, EventKind, Millis, now_millis};
 use crate::schedule::timing;
 use crate::store::blob::{self, Blob};
 use crate::store::{CheckRecord, NewVersion, Seen, StateUpdate, Store, WatchState};
+use serde_json::json;
 use std::time::Instant;
 
 /// Bodies larger than this are extracted on the blocking pool.
 const INLINE_EXTRACT_LIMIT: usize = 512 * 1024;
 
+/// What a check needs besides the watch: the fetcher, the store and the rules.
+pub struct Context<'a, S> {
+    pub fetcher: &'a Fetcher,
+    pub store: &'a S,
+    pub schedule: &'a ScheduleConfig,
+    pub detect: &'a DetectConfig,
+    pub follow: &'a crate::config::FollowConfig,
+}
+
 /// Runs one check. Never fails: every failure becomes a check row.
 pub async fn run<S: Store>(
-    fetcher: &Fetcher,
-    store: &S,
+    cx: &Context<'_, S>,
     spec: &WatchSpec,
     state: &WatchState,
-    schedule: &ScheduleConfig,
 ) -> CheckRecord {
     let started_at = now_millis();
     let t0 = Instant::now();
+    // A followed page's interval depends on its age.
+    let aged;
+    let spec = if spec.born.is_some() {
+        aged = WatchSpec {
+            interval: spec.interval_at(started_at, cx.follow),
+            ..spec.clone()
+        };
+        &aged
+    } else {
+        spec
+    };
     let rules_hash = spec.rules.fingerprint();
-    // Validators are only trusted when the stored version was made under the same rules.
+    // Validators are only trusted when the stored version was made under the
+    // same rules, and never while the page is not plainly there (a 304 for
+    // a deleted page would hide its return).
     let same_rules = state.rules_hash == Some(rules_hash);
-    let validators = if state.last_version.is_some() && same_rules {
+    let validators = if state.last_version.is_some() && same_rules && state.status == PageStatus::Ok
+    {
         state.validators.clone()
     } else {
         Validators::default()
     };
-    let result = fetcher.fetch(&spec.url, &validators).await;
-    let mut record = match result {
-        Err(e) => failed(spec, state, schedule, started_at, &e),
+    let result = cx.fetcher.fetch(&spec.url, &validators).await;
+    let (mut record, obs) = match result {
+        Err(e) => (
+            failed(spec, state, cx.schedule, started_at, &e),
+            Observation::Failed {
+                class: e.class().to_string(),
+                http_status: None,
+            },
+        ),
         Ok(f) => match f.status {
-            200..=299 => {
-                content(
-                    store, spec, state, schedule, started_at, f, rules_hash, same_rules,
-                )
-                .await
-            }
+            200..=299 => content(cx, spec, state, started_at, f, rules_hash, same_rules).await,
             304 if state.last_version.is_some() => {
                 let seen = Seen {
                     validators: merge_validators(&state.validators, &f.validators),
                     body_hash: state.body_hash,
                     rules_hash,
                 };
-                success(
-                    spec,
-                    state.id,
-                    started_at,
-                    &f,
-                    CheckOutcome::NotModified,
-                    seen,
+                (
+                    success(
+                        spec,
+                        state.id,
+                        started_at,
+                        &f,
+                        CheckOutcome::NotModified,
+                        seen,
+                    ),
+                    Observation::Content,
                 )
             }
-            _ => http_error(spec, state, schedule, started_at, &f),
+            404 | 410 => (
+                http_error(spec, state, cx.schedule, started_at, &f),
+                Observation::Gone {
+                    how: if f.status == 404 {
+                        GoneHow::NotFound
+                    } else {
+                        GoneHow::Gone
+                    },
+                    http_status: Some(f.status),
+                    target: None,
+                    reason: None,
+                },
+            ),
+            401 | 403 | 429 | 451 => (
+                http_error(spec, state, cx.schedule, started_at, &f),
+                Observation::Blocked {
+                    http_status: Some(f.status),
+                    reason: f.status.to_string(),
+                },
+            ),
+            _ => (
+                http_error(spec, state, cx.schedule, started_at, &f),
+                Observation::Failed {
+                    class: format!("http_{}", f.status),
+                    http_status: Some(f.status),
+                },
+            ),
         },
     };
+    apply_status(cx, spec, state, &mut record, &obs).await;
     record.duration_ms = i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX);
     record
+}
+
+/// Moves the page's status with what this check observed, and raises the
+/// status events (`deleted`, `restored`, `unreachable`, `reachable`, `blocked`).
+async fn apply_status<S: Store>(
+    cx: &Context<'_, S>,
+    spec: &WatchSpec,
+    state: &WatchState,
+    record: &mut CheckRecord,
+    obs: &Observation,
+) {
+    let now = record.started_at;
+    let rules = StatusRules {
+        confirm_checks: cx.detect.confirm_checks,
+        unreachable_after_ms: i64::try_from(cx.detect.unreachable_after.as_millis())
+            .unwrap_or(i64::MAX),
+        unreachable_checks: cx.detect.unreachable_checks,
+    };
+    // A processing failure (a store or extraction error) says nothing about the page.
+    if record.outcome == CheckOutcome::Failed && matches!(obs, Observation::Content) {
+        record.state.status = state.status;
+        record.state.pending = state.pending.clone();
+        return;
+    }
+    let t = status::transition(state.status, state.pending.as_ref(), obs, now, rules);
+    record.state.status = t.status;
+    record.state.pending = t.pending.clone();
+    if t.confirm_soon {
+        let soon = now_millis()
+            + i64::try_from(cx.detect.confirm_spacing.as_millis()).unwrap_or(i64::MAX / 2);
+        record.state.next_due_at = soon;
+        tracing::info!(pending = ?t.pending, "the page looks gone; confirming soon");
+    }
+    if t.status != PageStatus::Ok {
+        // Whatever was learned about a page that is not there is not kept.
+        if let Some(seen) = record.state.seen.as_mut() {
+            seen.body_hash = None;
+            seen.validators = Validators::default();
+        }
+    }
+    let last_seq = state.last_version.as_ref().map(|v| v.seq);
+    let event = match t.raised {
+        None => None,
+        Some(Raised::Deleted(c)) => {
+            let (title, terms_removed) = match &state.last_version {
+                Some(v) => {
+                    let title = cx
+                        .store
+                        .version(state.id, v.seq)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|i| i.title);
+                    let terms = if spec.terms.is_empty() {
+                        Vec::new()
+                    } else {
+                        match crate::store::version_text(cx.store, &v.text_hash).await {
+                            Ok(t) => detect::terms_in(&spec.terms, &t),
+                            Err(_) => Vec::new(),
+                        }
+                    };
+                    (title, terms)
+                }
+                None => (None, Vec::new()),
+            };
+            tracing::warn!(how = %c.how, "deleted");
+            Some(EventDraft {
+                kind: EventKind::Deleted,
+                data: json!({
+                    "how": c.how,
+                    "http_status": c.http_status,
+                    "target": c.target,
+                    "reason": c.reason,
+                    "since": crate::model::format_millis(c.since),
+                    "checks": c.checks,
+                    "last_version": last_seq,
+                    "title": title,
+                    "terms_removed": terms_removed,
+                }),
+            })
+        }
+        Some(Raised::Unreachable(c)) | Some(Raised::Blocked(c)) => {
+            let kind = if c.kind == status::CondKind::Blocked {
+                EventKind::Blocked
+            } else {
+                EventKind::Unreachable
+            };
+            tracing::warn!(kind = kind.as_str(), "{}", c.how);
+            Some(EventDraft {
+                kind,
+                data: json!({
+                    "error": c.how,
+                    "http_status": c.http_status,
+                    "since": crate::model::format_millis(c.since),
+                    "checks": c.checks,
+                    "last_version": last_seq,
+                }),
+            })
+        }
+        Some(Raised::Reachable { after }) => Some(EventDraft {
+            kind: EventKind::Reachable,
+            data: json!({ "after": after.as_str(), "last_version": last_seq }),
+        }),
+        Some(Raised::Restored) => {
+            tracing::info!("restored");
+            // A restored page that also changed: its `edited` becomes the
+            // `restored`, with the diff against the last good version.
+            match record
+                .events
+                .iter_mut()
+                .find(|e| matches!(e.kind, EventKind::Edited | EventKind::Reverted))
+            {
+                Some(e) => {
+                    e.kind = EventKind::Restored;
+                    if let Some(obj) = e.data.as_object_mut() {
+                        obj.insert("after".into(), json!("deleted"));
+                        obj.insert("unchanged".into(), json!(false));
+                    }
+                    None
+                }
+                None => Some(EventDraft {
+                    kind: EventKind::Restored,
+                    data: json!({
+                        "after": "deleted",
+                        "unchanged": true,
+                        "from_version": last_seq,
+                        "to_version": last_seq,
+                    }),
+                }),
+            }
+        }
+    };
+    record.events.extend(event);
 }
 
 fn merge_validators(old: &Validators, new: &Validators) -> Validators {
@@ -95,6 +283,7 @@ fn base_record(spec_id: i64, started_at: Millis, outcome: CheckOutcome) -> Check
         version: None,
         prev_version_id: None,
         events: Vec::new(),
+        follow: Vec::new(),
         state: StateUpdate::default(),
     }
 }
@@ -122,6 +311,8 @@ fn failed(
         failure_streak: streak,
         seen: None,
         changed_at: None,
+        status: state.status,
+        pending: state.pending.clone(),
     };
     r
 }
@@ -153,6 +344,8 @@ fn http_error(
         failure_streak: streak,
         seen: None,
         changed_at: None,
+        status: state.status,
+        pending: state.pending.clone(),
     };
     r
 }
@@ -175,6 +368,8 @@ fn success(
         failure_streak: 0,
         seen: Some(seen),
         changed_at: None,
+        status: PageStatus::Ok,
+        pending: None,
     };
     r
 }
@@ -219,17 +414,16 @@ pub fn decode_and_extract(
     (extracted, enc.name())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn content<S: Store>(
-    store: &S,
+    cx: &Context<'_, S>,
     spec: &WatchSpec,
     state: &WatchState,
-    schedule: &ScheduleConfig,
     started_at: Millis,
     f: Fetched,
     rules_hash: [u8; 32],
     same_rules: bool,
-) -> CheckRecord {
+) -> (CheckRecord, Observation) {
+    let (store, schedule) = (cx.store, cx.schedule);
     let body_hash = blob::hash(&f.body);
     let seen = |body_hash| Seen {
         validators: f.validators.clone(),
@@ -237,18 +431,46 @@ async fn content<S: Store>(
         rules_hash,
     };
     let unchanged = || {
-        success(
-            spec,
-            state.id,
-            started_at,
-            &f,
-            CheckOutcome::Unchanged,
-            seen(body_hash),
+        (
+            success(
+                spec,
+                state.id,
+                started_at,
+                &f,
+                CheckOutcome::Unchanged,
+                seen(body_hash),
+            ),
+            Observation::Content,
+        )
+    };
+    let failed = |class: &str, message: String| {
+        (
+            processing_failed(spec, state, schedule, started_at, &f, class, message),
+            Observation::Content,
         )
     };
     // Same bytes, same rules, a version exists: nothing can have changed.
     if same_rules && state.last_version.is_some() && state.body_hash == Some(body_hash) {
         return unchanged();
+    }
+    // A redirect to the front page or to a section above the article: the
+    // article is gone, whatever that page says. (A first check has nothing
+    // to lose: whatever answers is the page.)
+    let redirect = if f.redirects.is_empty() || state.last_version.is_none() {
+        RedirectKind::Same
+    } else {
+        gone::redirect_kind(&spec.url, &f.final_url)
+    };
+    if matches!(redirect, RedirectKind::Root | RedirectKind::Section) {
+        return gone_by_content(
+            spec,
+            state,
+            schedule,
+            started_at,
+            &f,
+            GoneHow::Redirect,
+            None,
+        );
     }
 
     let (extracted, encoding) = if f.body.len() > INLINE_EXTRACT_LIMIT {
@@ -259,15 +481,7 @@ async fn content<S: Store>(
             Ok(v) => v,
             Err(e) => {
                 tracing::error!("extraction task failed: {e}");
-                return processing_failed(
-                    spec,
-                    state,
-                    schedule,
-                    started_at,
-                    &f,
-                    "extract",
-                    format!("extraction failed: {e}"),
-                );
+                return failed("extract", format!("extraction failed: {e}"));
             }
         }
     } else {
@@ -290,23 +504,88 @@ async fn content<S: Store>(
             Err(e) => {
                 // Without the old text there is no honest diff; try again next time.
                 tracing::error!("cannot read the last version: {e}");
-                return processing_failed(
-                    spec,
-                    state,
-                    schedule,
-                    started_at,
-                    &f,
-                    "store",
-                    e.to_string(),
-                );
+                return failed("store", e.to_string());
             }
         },
         None => None,
     };
+
+    // Is this answer the page, or the site saying it is gone?
+    if let (Some(prev), Some(last)) = (previous.as_deref(), state.last_version.as_ref()) {
+        let prev_title = store
+            .version(state.id, last.seq)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| v.title);
+        if let Some(reason) = gone::soft404_reason(
+            extracted.title.as_deref(),
+            &text,
+            prev_title.as_deref(),
+            prev,
+        ) {
+            return gone_by_content(
+                spec,
+                state,
+                schedule,
+                started_at,
+                &f,
+                GoneHow::Soft404,
+                Some(reason),
+            );
+        }
+        let sim = gone::similarity(prev, &text);
+        if redirect == RedirectKind::Elsewhere && sim < 0.5 {
+            return gone_by_content(
+                spec,
+                state,
+                schedule,
+                started_at,
+                &f,
+                GoneHow::Redirect,
+                None,
+            );
+        }
+        if sim < gone::PROBE_BELOW
+            && cx.detect.soft404_probe
+            && let Some(reason) = probe_says_missing(cx, spec, &text).await
+        {
+            return gone_by_content(
+                spec,
+                state,
+                schedule,
+                started_at,
+                &f,
+                GoneHow::Soft404,
+                Some(reason),
+            );
+        }
+    }
+
     let verdict = detect::compare(previous.as_deref(), &text);
     let from_seq = state.last_version.as_ref().map(|v| v.seq);
     let to_seq = from_seq.unwrap_or(0) + 1;
-    let events = detect::events_for(&verdict, from_seq, to_seq, extracted.title.as_deref());
+    let mut events = detect::events_for(&verdict, from_seq, to_seq, extracted.title.as_deref());
+    if let (Verdict::Edited(_), Some(prev)) = (&verdict, previous.as_deref()) {
+        for e in &mut events {
+            detect::annotate_edit(e, prev, &text, &spec.terms);
+        }
+        // A text seen recently (A → B → A) is a flip-flop, not news.
+        let window = i64::try_from(cx.detect.flipflop_window.as_millis()).unwrap_or(i64::MAX);
+        if let Ok(Some(seq)) = store
+            .find_text_since(state.id, &text_hash, started_at.saturating_sub(window))
+            .await
+        {
+            for e in &mut events {
+                if e.kind == EventKind::Edited {
+                    e.kind = EventKind::Reverted;
+                    if let Some(obj) = e.data.as_object_mut() {
+                        obj.insert("same_as_version".into(), json!(seq));
+                    }
+                }
+            }
+        }
+    }
     match &verdict {
         Verdict::First => tracing::info!(version = to_seq, "first version"),
         Verdict::Edited(d) => tracing::info!(
@@ -330,17 +609,7 @@ async fn content<S: Store>(
     })();
     let (text_blob, body_blob) = match blobs {
         Ok(b) => b,
-        Err(e) => {
-            return processing_failed(
-                spec,
-                state,
-                schedule,
-                started_at,
-                &f,
-                "compress",
-                format!("compression failed: {e}"),
-            );
-        }
+        Err(e) => return failed("compress", format!("compression failed: {e}")),
     };
     let mut r = success(
         spec,
@@ -364,5 +633,61 @@ async fn content<S: Store>(
         rules_hash,
     });
     r.events = events;
-    r
+    (r, Observation::Content)
+}
+
+/// A 200 answer that is really "gone": a check row, no version.
+fn gone_by_content(
+    spec: &WatchSpec,
+    state: &WatchState,
+    schedule: &ScheduleConfig,
+    started_at: Millis,
+    f: &Fetched,
+    how: GoneHow,
+    reason: Option<String>,
+) -> (CheckRecord, Observation) {
+    let mut r = http_error(spec, state, schedule, started_at, f);
+    r.error_class = Some(format!("gone_{}", how.as_str()));
+    r.error = Some(match &reason {
+        Some(why) => format!("the page looks gone ({}): {why}", how.as_str()),
+        None => format!("redirected away to {}", f.final_url),
+    });
+    let target = (how == GoneHow::Redirect).then(|| f.final_url.to_string());
+    (
+        r,
+        Observation::Gone {
+            how,
+            http_status: Some(f.status),
+            target,
+            reason,
+        },
+    )
+}
+
+/// Asks the site for a sibling URL that cannot exist. If its answer looks
+/// like this one, this one is the site's "not found" page.
+async fn probe_says_missing<S: Store>(
+    cx: &Context<'_, S>,
+    spec: &WatchSpec,
+    text: &str,
+) -> Option<String> {
+    let token = blob::hex(&blob::hash(
+        format!("{}{}", spec.url, now_millis()).as_bytes(),
+    ));
+    let url = gone::probe_url(&spec.url, token.get(..16).unwrap_or("probe"));
+    let f = match cx.fetcher.fetch(&url, &Validators::default()).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::debug!("soft-404 probe failed: {e}");
+            return None;
+        }
+    };
+    let (probe, _) = decode_and_extract(&f, &spec.rules, &blob::hash(&f.body));
+    let sim = gone::similarity(&probe.text(), text);
+    (sim >= gone::SAME_PAGE_AT).then(|| {
+        format!(
+            "it matches the site's answer for a missing page ({} answered HTTP {})",
+            url, f.status
+        )
+    })
 }

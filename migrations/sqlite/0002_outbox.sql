@@ -22,6 +22,7 @@ CREATE TABLE subscriptions (
     names       TEXT    NOT NULL DEFAULT '[]',     -- JSON array of watch names
     kinds       TEXT    NOT NULL,                  -- JSON array of event kinds
     digest      TEXT    NOT NULL DEFAULT 'off',    -- 'off' | 'hourly' | 'daily'
+    boring      INTEGER NOT NULL DEFAULT 0,        -- also boring edits (data.boring)
     -- identity of the subscription in the config (channel, selector, kinds, digest)
     fingerprint TEXT    NOT NULL UNIQUE,
     active      INTEGER NOT NULL DEFAULT 1

@@ -17,6 +17,17 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 pub const STARTUP_SPREAD: Duration = Duration::from_secs(60);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+pub const CONFIRM_CHECKS: usize = 2;
+pub const CONFIRM_SPACING: Duration = Duration::from_secs(600);
+pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(24 * 3600);
+pub const UNREACHABLE_CHECKS: usize = 3;
+pub const FLIPFLOP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const INCIDENT_THRESHOLD: usize = 10;
+pub const INCIDENT_WINDOW: Duration = Duration::from_secs(3600);
+pub const FOLLOW_FIRST_DAY: Duration = Duration::from_secs(3600);
+pub const FOLLOW_FIRST_WEEK: Duration = Duration::from_secs(6 * 3600);
+pub const FOLLOW_AFTER: Duration = Duration::from_secs(24 * 3600);
+pub const FOLLOW_MAX: usize = 5000;
 pub const LISTEN: &str = "127.0.0.1:8080";
 pub const SMTP_PORT: u16 = 587;
 /// A delivery that has not succeeded this long after its event is given up.
@@ -42,10 +53,12 @@ pub fn user_agent() -> String {
     )
 }
 
-/// Event kinds a subscription receives when it names none: all but `first_seen`.
+/// Event kinds a subscription receives when it names none: all but
+/// `first_seen` and `reverted` (a flip-flop is alerted only when asked for).
 pub fn subscription_kinds() -> Vec<crate::model::EventKind> {
-    crate::model::EventKind::ALL
+    use crate::model::EventKind;
+    EventKind::ALL
         .into_iter()
-        .filter(|k| *k != crate::model::EventKind::FirstSeen)
+        .filter(|k| !matches!(k, EventKind::FirstSeen | EventKind::Reverted))
         .collect()
 }

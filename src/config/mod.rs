@@ -33,6 +33,8 @@ pub struct Config {
     pub keep_checks: Option<Duration>,
     pub fetch: FetchConfig,
     pub schedule: ScheduleConfig,
+    pub detect: DetectConfig,
+    pub follow: FollowConfig,
     pub smtp: Option<SmtpConfig>,
     pub server: ServerConfig,
     pub notify: NotifyConfig,
@@ -121,6 +123,44 @@ impl Default for NotifyConfig {
     }
 }
 
+/// `[detect]`: when a condition becomes an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectConfig {
+    /// Consecutive checks that must see a page gone before `deleted`.
+    pub confirm_checks: u32,
+    /// After the first sighting of a deletion, the next check comes this
+    /// soon instead of a full interval later.
+    pub confirm_spacing: Duration,
+    /// Failures must last this long (and `unreachable_checks` checks)
+    /// before `unreachable` (or `blocked`) is raised.
+    pub unreachable_after: Duration,
+    pub unreachable_checks: u32,
+    /// A text equal to a version seen this recently is a `reverted`.
+    pub flipflop_window: Duration,
+    /// Probe a random sibling URL to recognise "not found" pages served
+    /// with status 200.
+    pub soft404_probe: bool,
+    /// More deletions than this on one host within `incident_window`
+    /// make one `incident` alert.
+    pub incident_threshold: u32,
+    pub incident_window: Duration,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            confirm_checks: defaults::CONFIRM_CHECKS as u32,
+            confirm_spacing: defaults::CONFIRM_SPACING,
+            unreachable_after: defaults::UNREACHABLE_AFTER,
+            unreachable_checks: defaults::UNREACHABLE_CHECKS as u32,
+            flipflop_window: defaults::FLIPFLOP_WINDOW,
+            soft404_probe: true,
+            incident_threshold: defaults::INCIDENT_THRESHOLD as u32,
+            incident_window: defaults::INCIDENT_WINDOW,
+        }
+    }
+}
+
 /// The SMTP relay used by email channels.
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
@@ -158,6 +198,77 @@ pub struct WatchSpec {
     pub terms: Vec<String>,
     pub retention: Retention,
     pub paused: bool,
+    /// For a watch created by following a listing: when it was created.
+    /// Such a watch is checked often while young (see [`FollowConfig`]).
+    pub born: Option<crate::model::Millis>,
+}
+
+impl WatchSpec {
+    /// The interval at `now`: fixed, or by age for a followed watch.
+    pub fn interval_at(&self, now: crate::model::Millis, follow: &FollowConfig) -> Duration {
+        let Some(born) = self.born else {
+            return self.interval;
+        };
+        let age = Duration::from_millis(u64::try_from(now.saturating_sub(born)).unwrap_or(0));
+        if age < Duration::from_secs(24 * 3600) {
+            follow.first_day
+        } else if age < Duration::from_secs(7 * 24 * 3600) {
+            follow.first_week
+        } else {
+            follow.after
+        }
+    }
+
+    /// The tags of pages followed from this listing: its own and its name.
+    pub fn tags_with_self(&self) -> Vec<String> {
+        let mut tags = self.tags.clone();
+        if !tags.contains(&self.name) {
+            tags.push(self.name.clone());
+        }
+        tags
+    }
+
+    /// The page watch for an item found on this listing.
+    pub fn followed(&self, name: String, url: url::Url, born: crate::model::Millis) -> WatchSpec {
+        WatchSpec {
+            name,
+            url,
+            kind: WatchKind::Page,
+            follow: false,
+            interval: self.interval,
+            tags: self.tags_with_self(),
+            rules: Arc::new(crate::extract::Rules::new(None, &[], &[]).unwrap_or_default()),
+            terms: self.terms.clone(),
+            retention: self.retention,
+            paused: false,
+            born: Some(born),
+        }
+    }
+}
+
+/// `[follow]`: how often pages found on listings (`follow = true`) are
+/// checked as they age, and how many are followed at most.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowConfig {
+    /// Interval during a followed page's first day.
+    pub first_day: Duration,
+    /// Interval from the second day to the end of the first week.
+    pub first_week: Duration,
+    /// Interval after the first week.
+    pub after: Duration,
+    /// Most followed watches per listing; items beyond are not followed.
+    pub max_per_listing: usize,
+}
+
+impl Default for FollowConfig {
+    fn default() -> Self {
+        FollowConfig {
+            first_day: defaults::FOLLOW_FIRST_DAY,
+            first_week: defaults::FOLLOW_FIRST_WEEK,
+            after: defaults::FOLLOW_AFTER,
+            max_per_listing: defaults::FOLLOW_MAX,
+        }
+    }
 }
 
 /// How much history of a watch is kept. Both limits apply when both are set;
@@ -201,6 +312,8 @@ pub struct SubscriptionSpec {
     pub watches: WatchSelector,
     pub kinds: Vec<EventKind>,
     pub digest: Digest,
+    /// Also alert *boring* edits (only punctuation, case or dates changed).
+    pub boring: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,6 +24,10 @@ pub struct RawConfig {
     #[serde(default)]
     pub defaults: Option<RawWatchDefaults>,
     #[serde(default)]
+    pub detect: Option<RawDetect>,
+    #[serde(default)]
+    pub follow: Option<RawFollow>,
+    #[serde(default)]
     pub smtp: Option<Spanned<RawSmtp>>,
     #[serde(default)]
     pub server: Option<RawServer>,
@@ -67,6 +71,30 @@ pub struct RawSchedule {
     pub startup_spread: Option<S>,
     pub max_backoff: Option<S>,
     pub shutdown_grace: Option<S>,
+}
+
+/// `[detect]`: the rules that turn checks into events.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetect {
+    pub confirm_checks: Option<Spanned<i64>>,
+    pub confirm_spacing: Option<S>,
+    pub unreachable_after: Option<S>,
+    pub unreachable_checks: Option<Spanned<i64>>,
+    pub flipflop_window: Option<S>,
+    pub soft404_probe: Option<bool>,
+    pub incident_threshold: Option<Spanned<i64>>,
+    pub incident_window: Option<S>,
+}
+
+/// `[follow]`: intervals of followed pages by age.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFollow {
+    pub first_day: Option<S>,
+    pub first_week: Option<S>,
+    pub after: Option<S>,
+    pub max_per_listing: Option<Spanned<i64>>,
 }
 
 /// Defaults for every `[[watch]]` that does not set the key itself.
@@ -153,6 +181,7 @@ pub struct RawSubscription {
     pub watches: Option<Spanned<RawWatchSelector>>,
     pub kinds: Option<Vec<S>>,
     pub digest: Option<S>,
+    pub boring: Option<bool>,
 }
 
 /// `watches = "*"`, `watches = "tag:NAME"` or `watches = ["a", "b"]`.

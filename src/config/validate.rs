@@ -107,6 +107,8 @@ fn merge(into: &mut RawConfig, part: RawConfig) -> bool {
         && one(&mut into.fetch, part.fetch)
         && one(&mut into.schedule, part.schedule)
         && one(&mut into.defaults, part.defaults)
+        && one(&mut into.detect, part.detect)
+        && one(&mut into.follow, part.follow)
         && one(&mut into.smtp, part.smtp)
         && one(&mut into.server, part.server)
         && one(&mut into.notify, part.notify);
@@ -334,6 +336,22 @@ impl Validator<'_> {
                 ),
             }
         };
+        let detect = self.detect(&raw);
+        let follow = {
+            let empty = Default::default();
+            let f = raw.follow.as_ref().unwrap_or(&empty);
+            FollowConfig {
+                first_day: self.duration(&f.first_day, defaults::FOLLOW_FIRST_DAY, "first_day"),
+                first_week: self.duration(&f.first_week, defaults::FOLLOW_FIRST_WEEK, "first_week"),
+                after: self.duration(&f.after, defaults::FOLLOW_AFTER, "after"),
+                max_per_listing: self.count(
+                    &f.max_per_listing,
+                    defaults::FOLLOW_MAX,
+                    "max_per_listing",
+                    1_000_000,
+                ),
+            }
+        };
         let smtp = raw.smtp.as_ref().and_then(|s| self.smtp(s));
         let server = self.server(&raw);
         let notify = self.notify(&raw);
@@ -346,12 +364,60 @@ impl Validator<'_> {
             keep_checks,
             fetch,
             schedule,
+            detect,
+            follow,
             smtp,
             server,
             notify,
             watches,
             channels,
             subscriptions,
+        }
+    }
+
+    fn detect(&mut self, raw: &RawConfig) -> DetectConfig {
+        let empty = Default::default();
+        let d = raw.detect.as_ref().unwrap_or(&empty);
+        DetectConfig {
+            confirm_checks: self.count(
+                &d.confirm_checks,
+                defaults::CONFIRM_CHECKS,
+                "confirm_checks",
+                100,
+            ) as u32,
+            confirm_spacing: self.duration(
+                &d.confirm_spacing,
+                defaults::CONFIRM_SPACING,
+                "confirm_spacing",
+            ),
+            unreachable_after: self.duration(
+                &d.unreachable_after,
+                defaults::UNREACHABLE_AFTER,
+                "unreachable_after",
+            ),
+            unreachable_checks: self.count(
+                &d.unreachable_checks,
+                defaults::UNREACHABLE_CHECKS,
+                "unreachable_checks",
+                10_000,
+            ) as u32,
+            flipflop_window: self.duration(
+                &d.flipflop_window,
+                defaults::FLIPFLOP_WINDOW,
+                "flipflop_window",
+            ),
+            soft404_probe: d.soft404_probe.unwrap_or(true),
+            incident_threshold: self.count(
+                &d.incident_threshold,
+                defaults::INCIDENT_THRESHOLD,
+                "incident_threshold",
+                1_000_000,
+            ) as u32,
+            incident_window: self.duration(
+                &d.incident_window,
+                defaults::INCIDENT_WINDOW,
+                "incident_window",
+            ),
         }
     }
 
@@ -869,6 +935,7 @@ impl Validator<'_> {
                 keep_for,
             },
             paused: w.paused.unwrap_or(false),
+            born: None,
         })
     }
 
@@ -1183,6 +1250,7 @@ impl Validator<'_> {
                 watches: selector,
                 kinds,
                 digest,
+                boring: s.boring.unwrap_or(false),
             });
         }
         out

@@ -5,6 +5,8 @@
 //! drafts, which the store writes in the same transaction as the version.
 
 pub mod diff;
+pub mod gone;
+pub mod status;
 
 use crate::model::EventKind;
 use serde::Serialize;
@@ -104,9 +106,117 @@ pub fn events_for(
     }
 }
 
+/// The watched terms that occur in `text` (case-insensitive, as written
+/// in the config).
+pub fn terms_in(terms: &[String], text: &str) -> Vec<String> {
+    if terms.is_empty() {
+        return Vec::new();
+    }
+    let lower = text.to_lowercase();
+    terms
+        .iter()
+        .filter(|t| !t.is_empty() && lower.contains(&t.to_lowercase()))
+        .cloned()
+        .collect()
+}
+
+/// Adds to an `edited` event what a reader decides by: the watched terms
+/// it removed or added, and whether the change is *boring* (only
+/// punctuation, letter case or dates and times changed). Boring edits are
+/// stored like any other and alerted only to subscriptions that ask.
+pub fn annotate_edit(event: &mut EventDraft, old: &str, new: &str, terms: &[String]) {
+    let Some(obj) = event.data.as_object_mut() else {
+        return;
+    };
+    if !terms.is_empty() {
+        let (before, after) = (terms_in(terms, old), terms_in(terms, new));
+        let removed: Vec<&String> = before.iter().filter(|t| !after.contains(t)).collect();
+        let added: Vec<&String> = after.iter().filter(|t| !before.contains(t)).collect();
+        obj.insert("terms_removed".into(), json!(removed));
+        obj.insert("terms_added".into(), json!(added));
+    }
+    if let Some(why) = boring(old, new) {
+        obj.insert("boring".into(), json!(why));
+    }
+}
+
+/// Why a change between two texts is not worth an alert, if it is not.
+pub fn boring(old: &str, new: &str) -> Option<&'static str> {
+    let letters = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    if letters(old) == letters(new) {
+        return Some("punctuation or letter case only");
+    }
+    let dates = date_pattern()?;
+    let undated = |s: &str| letters(&dates.replace_all(s, " ").to_lowercase());
+    if undated(old) == undated(new) {
+        return Some("dates or times only");
+    }
+    None
+}
+
+/// Dates and times as pages print them: `2026-01-30`, `30/01/2026`,
+/// `10:05`, `Jan 30, 2026`, `30 January 2026`, `2026년 1월 30일`,
+/// `2026年1月30日`, weekday names.
+fn date_pattern() -> Option<&'static regex::Regex> {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        let month = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?";
+        let day = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?";
+        let pattern = format!(
+            r"(?i)\b\d{{1,4}}[-/.]\d{{1,2}}[-/.]\d{{1,4}}(?:[t ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\.\d+)?(?:z|[+-]\d{{2}}:?\d{{2}})?)?\b|\b\d{{1,2}}:\d{{2}}(?::\d{{2}})?\s*(?:am|pm|utc|gmt|kst)?\b|\b{month}\s+\d{{1,2}}(?:st|nd|rd|th)?,?(?:\s+\d{{4}})?|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{month}(?:,?\s+\d{{4}})?|\b{day}\b|\d{{4}}\s*[년年]\s*\d{{1,2}}\s*[월月]\s*\d{{1,2}}\s*[일日]?|\d{{1,2}}\s*[월月]\s*\d{{1,2}}\s*[일日]"
+        );
+        // A constant pattern (a test proves it compiles).
+        regex::Regex::new(&pattern).ok()
+    })
+    .as_ref()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boring_changes() {
+        assert!(date_pattern().is_some());
+        assert!(boring("He said: yes.", "he said yes").is_some());
+        assert_eq!(
+            boring(
+                "Updated: 2026-01-30 10:05\nBody",
+                "Updated: 2026-01-31 11:20\nBody"
+            ),
+            Some("dates or times only")
+        );
+        assert!(boring("Posted Jan 30, 2026", "Posted February 2, 2026").is_some());
+        assert!(boring("2026년 1월 30일 발표", "2026년 2월 1일 발표").is_some());
+        assert!(boring("He met Jang Song Thaek.", "He met nobody.").is_none());
+        assert!(boring("in 2019 the plan", "in 2021 the plan").is_none());
+        assert!(boring("2,500 workers", "25,000 workers").is_none());
+    }
+
+    #[test]
+    fn terms_are_annotated() {
+        let v = compare(Some("Kim met Jang Song Thaek."), "Kim met the delegation.");
+        let mut ev = events_for(&v, Some(1), 2, None);
+        let terms = vec![
+            "jang song thaek".to_string(),
+            "Kim".to_string(),
+            "delegation".to_string(),
+        ];
+        annotate_edit(
+            &mut ev[0],
+            "Kim met Jang Song Thaek.",
+            "Kim met the delegation.",
+            &terms,
+        );
+        assert_eq!(ev[0].data["terms_removed"], json!(["jang song thaek"]));
+        assert_eq!(ev[0].data["terms_added"], json!(["delegation"]));
+        assert!(ev[0].data.get("boring").is_none());
+    }
 
     #[test]
     fn verdicts() {

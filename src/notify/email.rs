@@ -4,7 +4,7 @@
 //! the `[smtp]` relay with lettre.
 
 use super::SendError;
-use super::payload::{EventView, kind_label};
+use super::payload::{EventView, first_line, kind_line, terms_note};
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::detect::diff::Op;
 use crate::model::format_millis;
@@ -110,11 +110,7 @@ pub fn header_safe(s: &str, max: usize) -> String {
 /// `[palimpsest] Edited: <title>`, or for a digest how many events.
 pub fn subject(views: &[EventView]) -> String {
     let s = match views {
-        [one] => format!(
-            "[palimpsest] {}: {}",
-            kind_label(one.event.kind),
-            one.headline()
-        ),
+        [one] => format!("[palimpsest] {}", first_line(one)),
         many => {
             let mut watches: Vec<&str> = many.iter().map(|v| v.watch.name.as_str()).collect();
             watches.sort_unstable();
@@ -156,19 +152,12 @@ fn text_part(views: &[EventView]) -> String {
         if i > 0 {
             s.push_str("\n----------------------------------------\n\n");
         }
-        s.push_str(&format!(
-            "{}: {}\n",
-            kind_label(v.event.kind),
-            header_safe(v.headline(), 300)
-        ));
+        s.push_str(&format!("{}\n", header_safe(&first_line(v), 400)));
         s.push_str(&format!("Watch: {} <{}>\n", v.watch.name, v.watch.url));
         s.push_str(&format!(
             "Detected: {}\n",
             format_millis(v.event.created_at)
         ));
-        if let Some(how) = v.event.data.get("how").and_then(|h| h.as_str()) {
-            s.push_str(&format!("How: {how}\n"));
-        }
         if let Some(d) = &v.diff {
             s.push('\n');
             s.push_str(&d.unified());
@@ -234,8 +223,14 @@ fn html_part(views: &[EventView]) -> String {
         };
         h.push_str(&format!(
             "<h2 style=\"font-size:18px;margin:16px 0 4px 0\">{}: {title}</h2>\n",
-            escape_html(kind_label(v.event.kind))
+            escape_html(&kind_line(v))
         ));
+        if let Some(t) = terms_note(v) {
+            h.push_str(&format!(
+                "<p style=\"font-size:14px;font-weight:bold;color:#b31d28;margin:0 0 4px 0\">Watched terms {}</p>\n",
+                escape_html(&t)
+            ));
+        }
         h.push_str(&format!(
             "<p style=\"font-size:13px;color:#586069;margin:0 0 8px 0\">{} &middot; {} &middot; detected {}",
             escape_html(&v.watch.name),
@@ -439,6 +434,18 @@ mod tests {
             raw.contains("List-Unsubscribe: <https://p.example/unsubscribe/msg_x>"),
             "{raw}"
         );
+    }
+
+    #[test]
+    fn first_line_names_how_and_terms() {
+        let mut v = sample_view();
+        v.event.kind = crate::model::EventKind::Deleted;
+        v.event.data = serde_json::json!({"how": "410", "terms_removed": ["Jang Song Thaek"]});
+        assert_eq!(
+            subject(std::slice::from_ref(&v)),
+            "[palimpsest] Deleted (410): A test alert from palimpsest (removed: Jang Song Thaek)"
+        );
+        assert!(text_part(&[v]).starts_with("Deleted (410): A test alert"));
     }
 
     #[test]

@@ -210,6 +210,7 @@ pub fn subscription_defs(cfg: &Config) -> Vec<SubscriptionDef<'_>> {
             watches: &s.watches,
             kinds: &s.kinds,
             digest: s.digest,
+            boring: s.boring,
         })
         .collect()
 }

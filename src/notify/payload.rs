@@ -90,6 +90,48 @@ pub fn kind_label(kind: EventKind) -> &'static str {
     }
 }
 
+/// "Deleted (404)", "Edited": the kind, and a deletion's `how`.
+pub fn kind_line(v: &EventView) -> String {
+    let label = kind_label(v.event.kind);
+    match v.event.data.get("how").and_then(Value::as_str) {
+        Some(how) => format!("{label} ({how})"),
+        None => label.to_string(),
+    }
+}
+
+/// "removed: Jang Song Thaek; added: …" when watched terms came or went.
+pub fn terms_note(v: &EventView) -> Option<String> {
+    let list = |key: &str| -> Vec<String> {
+        v.event
+            .data
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (removed, added) = (list("terms_removed"), list("terms_added"));
+    let mut parts = Vec::new();
+    if !removed.is_empty() {
+        parts.push(format!("removed: {}", removed.join(", ")));
+    }
+    if !added.is_empty() {
+        parts.push(format!("added: {}", added.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The first line of an alert: kind, headline, and the watched terms.
+pub fn first_line(v: &EventView) -> String {
+    match terms_note(v) {
+        Some(t) => format!("{}: {} ({t})", kind_line(v), v.headline()),
+        None => format!("{}: {}", kind_line(v), v.headline()),
+    }
+}
+
 /// Keys of an event's stored data that the envelope shows elsewhere.
 const SHOWN_ELSEWHERE: &[&str] = &["from_version", "to_version", "title", "stats"];
 

@@ -5,7 +5,7 @@
 //! a retry carries the same `webhook-id` and the same bytes; only
 //! `webhook-timestamp` and the signature are computed per attempt.
 
-use super::payload::{EventView, digest_envelope, envelope, kind_label};
+use super::payload::{EventView, digest_envelope, envelope, first_line, kind_line};
 use super::{SendError, backoff};
 use crate::config::{Secret, WebhookFormat};
 use base64::Engine;
@@ -96,7 +96,7 @@ pub fn render(
         })),
         WebhookFormat::Ntfy => {
             let title = match views {
-                [one] => format!("{}: {}", kind_label(one.event.kind), one.headline()),
+                [one] => first_line(one),
                 many => format!("palimpsest: {} events", many.len()),
             };
             let mut headers = vec![("Title".to_string(), header_text(&title))];
@@ -127,9 +127,12 @@ fn summary(
         s.push_str(&format!("palimpsest: {} events\n", views.len()));
     }
     for v in views {
+        let terms = super::payload::terms_note(v)
+            .map(|t| esc(&format!(" ({t})")))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "{}: {}\n",
-            kind_label(v.event.kind),
+            "{}: {}{terms}\n",
+            esc(&kind_line(v)),
             link(v.headline(), &v.watch.url)
         ));
         if let Some(d) = &v.diff {

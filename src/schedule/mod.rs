@@ -81,6 +81,19 @@ struct Outcome {
     new_version: bool,
     events: Vec<crate::model::EventKind>,
     written: bool,
+    /// Page watches this check created by following a listing.
+    followed: Vec<WatchState>,
+}
+
+/// The spec of a page found on a listing, from the listing's spec.
+fn followed_spec(listing: &WatchSpec, state: &WatchState) -> Option<Arc<WatchSpec>> {
+    let f = state.followed.as_ref()?;
+    let url = url::Url::parse(&f.url).ok()?;
+    Some(Arc::new(listing.followed(
+        state.name.clone(),
+        url,
+        f.created_at,
+    )))
 }
 
 struct Slot {
@@ -130,10 +143,23 @@ pub async fn run_with<S: Store>(
         .iter()
         .map(|w| (w.name.as_str(), w.clone()))
         .collect();
+    // Listings that follow, by watch id: their followed pages are watched too.
+    let mut followers: HashMap<i64, Arc<WatchSpec>> = HashMap::new();
+    for state in &states {
+        if let Some(spec) = specs.get(state.name.as_str())
+            && spec.follow
+        {
+            followers.insert(state.id, spec.clone());
+        }
+    }
     let mut slots: Vec<Slot> = states
         .into_iter()
         .filter_map(|state| {
-            let spec = specs.get(state.name.as_str())?.clone();
+            let spec = match (&state.followed, specs.get(state.name.as_str())) {
+                (_, Some(spec)) => spec.clone(),
+                (Some(f), None) => followed_spec(followers.get(&f.parent_id)?, &state)?,
+                (None, None) => return None,
+            };
             Some(Slot {
                 spec,
                 state,
@@ -163,16 +189,49 @@ pub async fn run_with<S: Store>(
         let store = store.clone();
         let writer_tx = writer_tx.clone();
         let schedule = cfg.schedule.clone();
+        let detect = cfg.detect.clone();
+        let follow_cfg = cfg.follow.clone();
         let span = tracing::info_span!("check", watch = %spec.name, url = %spec.url);
         let handle = running.spawn(
             async move {
-                let record = check::run(&fetcher, store.as_ref(), &spec, &state, &schedule).await;
+                let cx = check::Context {
+                    fetcher: &fetcher,
+                    store: store.as_ref(),
+                    schedule: &schedule,
+                    detect: &detect,
+                    follow: &follow_cfg,
+                };
+                let mut record = check::run(&cx, &spec, &state).await;
+                // Followed pages are created before the listing's version is
+                // written: a crash in between loses nothing, the next check
+                // of the listing follows the same items again.
+                let mut followed = Vec::new();
+                if spec.follow && !record.follow.is_empty() {
+                    let interval =
+                        i64::try_from(follow_cfg.first_day.as_millis()).unwrap_or(i64::MAX);
+                    match store
+                        .follow(
+                            state.id,
+                            &record.follow,
+                            &spec.tags_with_self(),
+                            interval,
+                            follow_cfg.max_per_listing,
+                            now_millis(),
+                        )
+                        .await
+                    {
+                        Ok(new) => followed = new,
+                        Err(e) => tracing::warn!("cannot follow the listing's items: {e}"),
+                    }
+                    record.follow.clear();
+                }
                 // The permit bounds fetching and processing. Once the record
                 // is in the writer's (bounded) queue, the permit is passed on,
                 // so the next fetches run while the writer syncs.
                 let pending = writer::submit(&writer_tx, record).await;
                 drop(permit);
-                let (new_state, outcome) = pending.wait(&state).await;
+                let (new_state, mut outcome) = pending.wait(&state).await;
+                outcome.followed = followed;
                 if outcome.new_version
                     && spec.retention != Default::default()
                     && let Err(e) = store
@@ -196,7 +255,7 @@ pub async fn run_with<S: Store>(
                   slots: &mut Vec<Slot>,
                   task_slot: &mut HashMap<tokio::task::Id, usize>,
                   report: &mut RunReport|
-     -> Option<usize> {
+     -> Option<(usize, Vec<WatchState>)> {
         match joined {
             Ok((id, (idx, state, outcome))) => {
                 task_slot.remove(&id);
@@ -204,7 +263,7 @@ pub async fn run_with<S: Store>(
                 let slot = slots.get_mut(idx)?;
                 slot.state = state;
                 slot.running = false;
-                Some(idx)
+                Some((idx, outcome.followed))
             }
             Err(e) => {
                 let idx = task_slot.remove(&e.id())?;
@@ -221,7 +280,7 @@ pub async fn run_with<S: Store>(
                 ));
                 report.checks += 1;
                 *report.outcomes.entry("panicked").or_default() += 1;
-                Some(idx)
+                Some((idx, Vec::new()))
             }
         }
     };
@@ -280,11 +339,21 @@ pub async fn run_with<S: Store>(
                 {
                     n.wake();
                 }
-                if let Some(idx) = done
-                    && mode == Mode::Daemon
-                {
-                    let due = slots[idx].state.next_due_at.unwrap_or_else(|| now_millis() + 60_000);
-                    heap.push(Reverse((due, idx)));
+                if let Some((idx, followed)) = done {
+                    if mode == Mode::Daemon {
+                        let due = slots[idx].state.next_due_at.unwrap_or_else(|| now_millis() + 60_000);
+                        heap.push(Reverse((due, idx)));
+                    }
+                    // New pages from a listing: checked now, in both modes,
+                    // so their first version is the text as first published.
+                    let listing = slots[idx].spec.clone();
+                    for state in followed {
+                        if let Some(spec) = followed_spec(&listing, &state) {
+                            tracing::info!(watch = %state.name, "following a new page");
+                            slots.push(Slot { spec, state, running: false });
+                            ready.push_back(slots.len() - 1);
+                        }
+                    }
                 }
             }
             // A permit freed by a task that is still waiting for its commit.
@@ -373,6 +442,8 @@ fn next_state(
     let mut s = old.clone();
     s.next_due_at = Some(update.next_due_at);
     s.failure_streak = update.failure_streak;
+    s.status = update.status;
+    s.pending = update.pending.clone();
     if let Some(seen) = &update.seen {
         s.validators = seen.validators.clone();
         s.body_hash = seen.body_hash;

@@ -109,6 +109,7 @@ impl Pending {
                     new_version: self.has_version,
                     events: self.events,
                     written: true,
+                    followed: Vec::new(),
                 },
             ),
             Err(e) => {
@@ -122,6 +123,7 @@ impl Pending {
                         new_version: false,
                         events: Vec::new(),
                         written: false,
+                        followed: Vec::new(),
                     },
                 )
             }

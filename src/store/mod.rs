@@ -19,6 +19,7 @@ mod sqlite_outbox;
 
 use crate::config::{Retention, StorageConfig};
 use crate::detect::EventDraft;
+use crate::detect::status::{Condition, PageStatus};
 use crate::fetch::{Hop, Validators};
 use crate::model::{CheckOutcome, EventKind, Millis, WatchKind};
 use blob::Blob;
@@ -77,6 +78,28 @@ pub struct WatchState {
     /// Rules fingerprint under which `body_hash` was taken.
     pub rules_hash: Option<[u8; 32]>,
     pub last_version: Option<VersionRef>,
+    /// The alerted page status and the condition waiting for confirmation.
+    pub status: PageStatus,
+    pub pending: Option<Condition>,
+    /// Set for a watch created by following a listing.
+    pub followed: Option<Box<Followed>>,
+}
+
+/// Where a followed watch came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Followed {
+    /// The listing watch.
+    pub parent_id: i64,
+    pub url: String,
+    pub created_at: Millis,
+}
+
+/// An item of a listing to follow.
+#[derive(Debug, Clone)]
+pub struct FollowItem {
+    pub url: String,
+    /// The watch name: unique, derived from the listing and the URL.
+    pub name: String,
 }
 
 /// The last version of a watch, as far as a check needs it.
@@ -120,6 +143,8 @@ pub struct CheckRecord {
     /// The version this check compared with (the events' previous version).
     pub prev_version_id: Option<i64>,
     pub events: Vec<EventDraft>,
+    /// Items of a listing with `follow = true`, to become page watches.
+    pub follow: Vec<FollowItem>,
     /// The watch's state after this check.
     pub state: StateUpdate,
 }
@@ -133,6 +158,8 @@ pub struct StateUpdate {
     pub seen: Option<Seen>,
     /// Set when the text changed.
     pub changed_at: Option<Millis>,
+    pub status: PageStatus,
+    pub pending: Option<Condition>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -265,6 +292,28 @@ pub trait Store: Send + Sync + 'static {
         watch_id: i64,
         seq: i64,
     ) -> impl Future<Output = Result<Option<VersionInfo>>> + Send;
+
+    /// Creates a page watch for every item that no active watch has yet
+    /// (at most `max` per listing) and returns the new watches' states.
+    /// Idempotent: following the same items again creates nothing.
+    fn follow(
+        &self,
+        parent_id: i64,
+        items: &[FollowItem],
+        tags: &[String],
+        interval_ms: i64,
+        max: usize,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<WatchState>>> + Send;
+
+    /// The newest version of a watch with this text made at or after
+    /// `since` (flip-flop detection), as its number.
+    fn find_text_since(
+        &self,
+        watch_id: i64,
+        text_hash: &[u8; 32],
+        since: Millis,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
 
     /// Events of a watch, newest first.
     fn events(

@@ -34,6 +34,8 @@ pub struct SubscriptionDef<'a> {
     pub watches: &'a WatchSelector,
     pub kinds: &'a [EventKind],
     pub digest: Digest,
+    /// Boring edits (`data.boring` set by detection) are matched only when true.
+    pub boring: bool,
 }
 
 impl SubscriptionDef<'_> {
@@ -60,6 +62,9 @@ impl SubscriptionDef<'_> {
             h.update(k.as_str().as_bytes()).update(&[0]);
         }
         h.update(digest_str(self.digest).as_bytes());
+        if self.boring {
+            h.update(b"\0boring");
+        }
         h.finalize().to_hex()[..32].to_string()
     }
 }

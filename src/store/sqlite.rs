@@ -104,7 +104,7 @@ impl SqliteStore {
 macro_rules! summary_sql {
     ($tail:literal) => {
         concat!("SELECT w.id, w.name, w.url, w.kind, w.tags, w.active, w.paused, w.failure_streak,
-    w.last_check_at, w.last_status, w.last_outcome, w.last_error, w.last_change_at, w.next_due_at,
+    w.last_check_at, w.last_status, w.last_outcome, w.last_error, w.last_change_at, w.next_due_at, w.status AS page_status,
     (SELECT COUNT(*) FROM versions v WHERE v.watch_id = w.id) AS versions
     FROM watches w ", $tail)
     };
@@ -119,10 +119,13 @@ fn summary(row: &SqliteRow) -> Result<WatchSummary> {
     let streak: i64 = row
         .try_get("failure_streak")
         .map_err(q("reading a watch"))?;
+    let page_status: String = row.try_get("page_status").map_err(q("reading a watch"))?;
     let status = if !active {
         "removed".to_string()
     } else if paused {
         "paused".to_string()
+    } else if page_status != "ok" {
+        page_status
     } else {
         match outcome.as_deref().and_then(CheckOutcome::parse) {
             None => "new".to_string(),
@@ -289,7 +292,7 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(defs.len());
         let mut rows = sqlx::query(
             "SELECT w.id, w.name, w.next_due_at, w.failure_streak, w.etag, w.last_modified, w.body_hash, w.rules_hash,
-                    v.id AS vid, v.seq AS vseq, v.text_hash AS vhash
+                    w.status, w.pending, w.source, w.parent_id, w.url, w.created_at, v.id AS vid, v.seq AS vseq, v.text_hash AS vhash
              FROM watches w
              LEFT JOIN versions v ON v.id = (SELECT id FROM versions WHERE watch_id = w.id ORDER BY seq DESC LIMIT 1)
              WHERE w.active = 1 AND w.paused = 0
@@ -308,7 +311,24 @@ impl Store for SqliteStore {
                 None => None,
             };
             let streak: i64 = row.try_get("failure_streak").map_err(e())?;
+            let status: String = row.try_get("status").map_err(e())?;
+            let pending: Option<String> = row.try_get("pending").map_err(e())?;
+            let source: String = row.try_get("source").map_err(e())?;
+            let parent: Option<i64> = row.try_get("parent_id").map_err(e())?;
+            let followed = match (source.as_str(), parent) {
+                ("follow", Some(parent_id)) => Some(Box::new(Followed {
+                    parent_id,
+                    url: row.try_get("url").map_err(e())?,
+                    created_at: row.try_get("created_at").map_err(e())?,
+                })),
+                _ => None,
+            };
             out.push(WatchState {
+                followed,
+                status: crate::detect::status::PageStatus::parse(&status),
+                // A pending condition that does not parse is dropped: it
+                // only delays a confirmation by one check.
+                pending: pending.and_then(|p| serde_json::from_str(&p).ok()),
                 id: row.try_get("id").map_err(e())?,
                 name: row.try_get("name").map_err(e())?,
                 next_due_at: row.try_get("next_due_at").map_err(e())?,
@@ -515,6 +535,90 @@ impl Store for SqliteStore {
         row.as_ref().map(version_info).transpose()
     }
 
+    async fn follow(
+        &self,
+        parent_id: i64,
+        items: &[FollowItem],
+        tags: &[String],
+        interval_ms: i64,
+        max: usize,
+        now: Millis,
+    ) -> Result<Vec<WatchState>> {
+        let e = || q("following a listing");
+        let mut tx = self.pool.begin().await.map_err(e())?;
+        let have: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM watches WHERE parent_id = ? AND source = 'follow'",
+        )
+        .bind(parent_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e())?;
+        let mut room = max.saturating_sub(usize::try_from(have).unwrap_or(usize::MAX));
+        let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
+        let mut out = Vec::new();
+        for item in items {
+            if room == 0 {
+                break;
+            }
+            let watched: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM watches WHERE url = ? AND active = 1 LIMIT 1")
+                    .bind(&item.url)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(e())?;
+            if watched.is_some() {
+                continue;
+            }
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO watches (name, url, kind, source, tags, interval_ms, created_at, parent_id)
+                 VALUES (?, ?, 'page', 'follow', ?, ?, ?, ?)
+                 ON CONFLICT (name) DO NOTHING RETURNING id",
+            )
+            .bind(&item.name)
+            .bind(&item.url)
+            .bind(&tags)
+            .bind(interval_ms)
+            .bind(now)
+            .bind(parent_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(e())?;
+            if let Some(id) = id {
+                room -= 1;
+                out.push(WatchState {
+                    id,
+                    name: item.name.clone(),
+                    followed: Some(Box::new(Followed {
+                        parent_id,
+                        url: item.url.clone(),
+                        created_at: now,
+                    })),
+                    ..WatchState::default()
+                });
+            }
+        }
+        tx.commit().await.map_err(e())?;
+        Ok(out)
+    }
+
+    async fn find_text_since(
+        &self,
+        watch_id: i64,
+        text_hash: &[u8; 32],
+        since: Millis,
+    ) -> Result<Option<i64>> {
+        sqlx::query_scalar(
+            "SELECT seq FROM versions WHERE watch_id = ? AND text_hash = ? AND created_at >= ?
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(watch_id)
+        .bind(&text_hash[..])
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("looking up an earlier version"))
+    }
+
     async fn events(&self, watch_id: i64, limit: i64) -> Result<Vec<EventInfo>> {
         let rows = sqlx::query(
             "SELECT e.id, e.watch_id, e.kind, e.created_at, e.data, v.seq AS vseq, p.seq AS pseq
@@ -713,7 +817,7 @@ impl Store for SqliteStore {
     }
 }
 
-/// Rows per multi-row statement (at most 13 parameters each, well under
+/// Rows per multi-row statement (at most 15 parameters each, well under
 /// SQLite's limit of 32,766). A power of two: see [`pow2_chunks`].
 const ROW_CHUNK: usize = 256;
 /// Blobs per statement (4 parameters each; the payloads are the size).
@@ -787,7 +891,7 @@ async fn insert_checks(
 /// One multi-row UPDATE ... FROM (VALUES ...) for the watches of records without a version.
 async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
     let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "WITH v(id, next_due_at, failure_streak, last_check_at, last_outcome, last_status, last_error, seen, etag, last_modified, body_hash, rules_hash, changed_at) AS (",
+        "WITH v(id, next_due_at, failure_streak, last_check_at, last_outcome, last_status, last_error, seen, etag, last_modified, body_hash, rules_hash, changed_at, status, pending) AS (",
     );
     qb.push_values(chunk, |mut b, r| {
         let s = &r.state;
@@ -804,7 +908,13 @@ async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
             .push_bind(seen.and_then(|x| x.validators.last_modified.clone()))
             .push_bind(seen.and_then(|x| x.body_hash.map(|h| h.to_vec())))
             .push_bind(seen.map(|x| x.rules_hash.to_vec()))
-            .push_bind(s.changed_at);
+            .push_bind(s.changed_at)
+            .push_bind(s.status.as_str())
+            .push_bind(
+                s.pending
+                    .as_ref()
+                    .and_then(|p| serde_json::to_string(p).ok()),
+            );
     });
     qb.push(
         ") UPDATE watches SET next_due_at = v.next_due_at, failure_streak = v.failure_streak, last_check_at = v.last_check_at,
@@ -813,7 +923,8 @@ async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
             last_modified = CASE WHEN v.seen THEN v.last_modified ELSE watches.last_modified END,
             body_hash = CASE WHEN v.seen THEN v.body_hash ELSE watches.body_hash END,
             rules_hash = CASE WHEN v.seen THEN v.rules_hash ELSE watches.rules_hash END,
-            last_change_at = COALESCE(v.changed_at, watches.last_change_at)
+            last_change_at = COALESCE(v.changed_at, watches.last_change_at),
+            status = v.status, pending = v.pending
          FROM v WHERE watches.id = v.id",
     );
     qb.build()

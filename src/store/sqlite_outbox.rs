@@ -45,6 +45,7 @@ pub(super) async fn enqueue(tx: &mut SqliteConnection, n_events: usize, now: Mil
          JOIN channels c ON c.id = s.channel_id AND c.active = 1 AND c.disabled_at IS NULL
          WHERE e.id > (SELECT MAX(id) FROM events) - ?2
            AND EXISTS (SELECT 1 FROM json_each(s.kinds) k WHERE k.value = e.kind)
+           AND (s.boring = 1 OR json_extract(e.data, '$.boring') IS NULL)
            AND (s.selector = 'all'
                 OR (s.selector = 'tag' AND EXISTS (SELECT 1 FROM json_each(w.tags) t WHERE t.value = s.tag))
                 OR (s.selector = 'names' AND EXISTS (SELECT 1 FROM json_each(s.names) n WHERE n.value = w.name)))
@@ -140,8 +141,8 @@ impl SqliteStore {
             };
             let kinds: Vec<&str> = s.kinds.iter().map(|k| k.as_str()).collect();
             sqlx::query(
-                "INSERT INTO subscriptions (channel_id, selector, tag, names, kinds, digest, fingerprint, active)
-                 SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, 1 FROM channels WHERE name = ?1
+                "INSERT INTO subscriptions (channel_id, selector, tag, names, kinds, digest, fingerprint, boring, active)
+                 SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1 FROM channels WHERE name = ?1
                  ON CONFLICT(fingerprint) DO UPDATE SET active = 1, channel_id = excluded.channel_id",
             )
             .bind(s.channel)
@@ -151,6 +152,7 @@ impl SqliteStore {
             .bind(serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into()))
             .bind(digest_str(s.digest))
             .bind(s.fingerprint())
+            .bind(s.boring)
             .execute(&mut *tx)
             .await
             .map_err(q("syncing subscriptions"))?;
@@ -503,6 +505,7 @@ mod tests {
                 kind,
                 data: serde_json::json!({}),
             }],
+            follow: Vec::new(),
             state: StateUpdate::default(),
         }
     }
@@ -567,29 +570,36 @@ mod tests {
                 watches: &tag,
                 kinds: &default_kinds,
                 digest: Digest::Off,
+                boring: false,
             },
             SubscriptionDef {
                 channel: "c",
                 watches: &names,
                 kinds: &default_kinds,
                 digest: Digest::Hourly,
+                boring: false,
             },
             SubscriptionDef {
                 channel: "d",
                 watches: &all,
                 kinds: &firsts,
                 digest: Digest::Off,
+                boring: false,
             },
         ];
         store
             .sync_notify(&channels, &subs)
             .await
             .expect("sync notify");
+        let mut boring = record(a, EventKind::Edited);
+        boring.events[0].data = serde_json::json!({"boring": "punctuation"});
         store
             .commit(&[
                 record(a, EventKind::Edited),
                 record(b, EventKind::Edited),
                 record(b, EventKind::FirstSeen),
+                boring,
+                record(a, EventKind::Reverted),
             ])
             .await
             .expect("commit");
@@ -660,6 +670,7 @@ mod tests {
             watches: &all,
             kinds: &k,
             digest: d,
+            boring: false,
         };
         assert_eq!(s(Digest::Off).fingerprint(), s(Digest::Off).fingerprint());
         assert_ne!(s(Digest::Off).fingerprint(), s(Digest::Daily).fingerprint());

@@ -60,6 +60,8 @@ impl Page {
 #[derive(Default)]
 pub struct SiteState {
     pub pages: HashMap<String, Page>,
+    /// The answer for paths without a page (default: a bare 404).
+    pub fallback: Option<Page>,
     /// (path, conditional request?, status answered)
     pub log: Vec<(String, bool, u16)>,
 }
@@ -99,6 +101,15 @@ impl TestSite {
             .insert(path.to_string(), page);
     }
 
+    /// The answer for every path without a page.
+    pub fn set_fallback(&self, page: Page) {
+        self.state.lock().expect("lock").fallback = Some(page);
+    }
+
+    pub fn remove(&self, path: &str) {
+        self.state.lock().expect("lock").pages.remove(path);
+    }
+
     pub fn set_html(&self, path: &str, html: impl Into<String>) {
         self.set(path, Page::html(html));
     }
@@ -119,7 +130,10 @@ async fn serve(State(state): State<Arc<Mutex<SiteState>>>, req: Request<Body>) -
     let path = req.uri().path().to_string();
     let conditional = req.headers().contains_key(header::IF_NONE_MATCH)
         || req.headers().contains_key(header::IF_MODIFIED_SINCE);
-    let page = state.lock().expect("lock").pages.get(&path).cloned();
+    let page = {
+        let st = state.lock().expect("lock");
+        st.pages.get(&path).or(st.fallback.as_ref()).cloned()
+    };
     let Some(page) = page else {
         state
             .lock()

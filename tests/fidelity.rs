@@ -1,0 +1,295 @@
+//! Deletions, restorations, faults and flip-flops (issue 4), each against a
+//! real HTTP site on 127.0.0.1, checked with `--once` runs as the simulator
+//! does: every run counts as one check.
+
+mod common;
+
+use common::*;
+use palimpsest::config::Config;
+use palimpsest::model::EventKind;
+use palimpsest::store::{EventInfo, Store};
+
+async fn events(cfg: &Config, watch: &str) -> Vec<EventInfo> {
+    let store = open_store(cfg).await;
+    let w = store
+        .find_watch(watch)
+        .await
+        .expect("find")
+        .expect("watch exists");
+    let mut ev = store.events(w.id, 100).await.expect("events");
+    ev.reverse();
+    store.close().await;
+    ev
+}
+
+async fn kinds(cfg: &Config, watch: &str) -> Vec<EventKind> {
+    events(cfg, watch)
+        .await
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+async fn status(cfg: &Config, watch: &str) -> String {
+    let store = open_store(cfg).await;
+    let w = store.find_watch(watch).await.expect("find").expect("watch");
+    store.close().await;
+    w.status
+}
+
+fn article(day: usize) -> String {
+    let paras = seed_paragraphs();
+    let p: Vec<&str> = paras.iter().map(String::as_str).collect();
+    seed_article("Workshop", &p, day)
+}
+
+/// A site with one article at `/a.html` and a watch on it, baseline taken.
+async fn baseline(extra: &str) -> (TestSite, tempfile::TempDir, Config) {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    site.set_html("/a.html", article(0));
+    site.set_html("/", "<html><head><title>Front</title></head><body><h1>Front page</h1><ul><li><a href=\"/a.html\">Workshop</a></li></ul></body></html>");
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "{extra}\n[[watch]]\nname = \"a\"\nurl = \"{}\"\nterms = [\"Kim Jong Un\"]\n",
+            site.url("/a.html")
+        ),
+    );
+    run_once(&cfg).await;
+    assert_eq!(kinds(&cfg, "a").await, vec![EventKind::FirstSeen]);
+    (site, dir, cfg)
+}
+
+/// Runs `n` checks and returns the events they added.
+async fn checks(cfg: &Config, n: usize) -> Vec<EventInfo> {
+    let before = events(cfg, "a").await.len();
+    for _ in 0..n {
+        run_once(cfg).await;
+    }
+    events(cfg, "a").await.split_off(before)
+}
+
+#[tokio::test]
+async fn hard_404_is_deleted_after_two_checks_once_then_restored() {
+    let (site, _dir, cfg) = baseline("").await;
+    site.remove("/a.html");
+    assert!(
+        checks(&cfg, 1).await.is_empty(),
+        "one 404 is not yet a deletion"
+    );
+    let ev = checks(&cfg, 1).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].kind, EventKind::Deleted);
+    assert_eq!(ev[0].data["how"], "404");
+    assert_eq!(
+        ev[0].data["terms_removed"][0], "Kim Jong Un",
+        "{}",
+        ev[0].data
+    );
+    assert_eq!(status(&cfg, "a").await, "deleted");
+    assert!(
+        checks(&cfg, 2).await.is_empty(),
+        "a deletion is alerted once"
+    );
+    // Back, with another sidebar: restored, and the text is unchanged.
+    site.set_html("/a.html", article(3));
+    let ev = checks(&cfg, 1).await;
+    assert_eq!(
+        ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![EventKind::Restored]
+    );
+    assert_eq!(ev[0].data["unchanged"], true);
+    assert_eq!(status(&cfg, "a").await, "ok");
+}
+
+#[tokio::test]
+async fn gone_410() {
+    let (site, _dir, cfg) = baseline("").await;
+    site.set(
+        "/a.html",
+        Page {
+            status: 410,
+            ..Page::html("<h1>Gone</h1>")
+        },
+    );
+    let ev = checks(&cfg, 2).await;
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].data["how"], "410");
+}
+
+#[tokio::test]
+async fn redirect_to_the_front_page() {
+    let (site, _dir, cfg) = baseline("").await;
+    site.set("/a.html", Page::redirect(301, "/"));
+    let ev = checks(&cfg, 2).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].kind, EventKind::Deleted);
+    assert_eq!(ev[0].data["how"], "redirect");
+    assert_eq!(ev[0].data["target"], site.url("/"));
+}
+
+#[tokio::test]
+async fn a_redirect_to_the_same_text_is_the_page() {
+    let (site, _dir, cfg) = baseline("").await;
+    site.set_html("/new/a.html", article(1));
+    site.set("/a.html", Page::redirect(301, "/new/a.html"));
+    assert!(checks(&cfg, 2).await.is_empty());
+}
+
+#[tokio::test]
+async fn soft_404_page_not_found() {
+    let (site, _dir, cfg) = baseline("").await;
+    site.set_html(
+        "/a.html",
+        "<html><head><title>Page not found</title></head><body><h1>Page not found</h1><p>Sorry, the page you requested could not be found.</p></body></html>",
+    );
+    let ev = checks(&cfg, 2).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].data["how"], "soft404");
+}
+
+#[tokio::test]
+async fn soft_404_null_body() {
+    let (site, _dir, cfg) = baseline("").await;
+    site.set_html("/a.html", "NULL");
+    let ev = checks(&cfg, 2).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].data["how"], "soft404");
+}
+
+#[tokio::test]
+async fn soft_404_recognised_by_probing_a_missing_sibling() {
+    // The site answers every unknown URL with the same generic page and a
+    // 200, titled like any other page: only the probe can tell.
+    let (site, _dir, cfg) = baseline("").await;
+    let generic = "<html><head><title>Naenara</title></head><body><h2>Welcome to Naenara</h2><p>Browse our sections for the latest reports on politics, economy, culture and tourism. Use the search box to find what you are looking for on the portal.</p></body></html>";
+    site.set_fallback(Page::html(generic));
+    site.set_html("/a.html", generic);
+    let ev = checks(&cfg, 2).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].data["how"], "soft404");
+    assert!(
+        ev[0].data["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("missing page"),
+        "{}",
+        ev[0].data
+    );
+}
+
+#[tokio::test]
+async fn a_rewrite_is_an_edit_not_a_deletion() {
+    // Unknown URLs get a real 404 here: a rewritten page is an edit.
+    let (site, _dir, cfg) = baseline("").await;
+    let other: Vec<String> = (0..6)
+        .map(|i| format!("Paragraph {i} of an entirely different report about the harvest in the northern provinces, with figures and quotes from farm managers."))
+        .collect();
+    let p: Vec<&str> = other.iter().map(String::as_str).collect();
+    site.set_html("/a.html", seed_article("Workshop", &p, 0));
+    let ev = checks(&cfg, 1).await;
+    assert_eq!(
+        ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![EventKind::Edited]
+    );
+}
+
+#[tokio::test]
+async fn one_day_503_then_recovery_is_silent() {
+    let (site, _dir, cfg) = baseline("").await;
+    site.set(
+        "/a.html",
+        Page {
+            status: 503,
+            ..Page::html("<h1>Service Unavailable</h1>")
+        },
+    );
+    assert!(checks(&cfg, 1).await.is_empty());
+    // Back the next day, with the sidebar rotated: still nothing.
+    site.set_html("/a.html", article(1));
+    assert!(checks(&cfg, 1).await.is_empty());
+    assert_eq!(status(&cfg, "a").await, "ok");
+}
+
+#[tokio::test]
+async fn too_many_requests_is_not_a_deletion() {
+    let (site, _dir, cfg) = baseline("").await;
+    site.set(
+        "/a.html",
+        Page {
+            status: 429,
+            ..Page::html("<h1>Slow down</h1>")
+        },
+    );
+    assert!(
+        checks(&cfg, 3).await.is_empty(),
+        "blocked needs a day, and is never deleted"
+    );
+    site.set_html("/a.html", article(0));
+    assert!(checks(&cfg, 1).await.is_empty());
+}
+
+#[tokio::test]
+async fn flip_flop_is_reverted() {
+    let (site, _dir, cfg) = baseline("").await;
+    let paras = seed_paragraphs();
+    let b: Vec<String> = paras
+        .iter()
+        .map(|l| l.replace("Kim Jong Un", "the leader"))
+        .collect();
+    let b: Vec<&str> = b.iter().map(String::as_str).collect();
+    site.set_html("/a.html", seed_article("Workshop", &b, 0));
+    let ev = checks(&cfg, 1).await;
+    assert_eq!(ev[0].kind, EventKind::Edited);
+    assert_eq!(ev[0].data["terms_removed"][0], "Kim Jong Un");
+    site.set_html("/a.html", article(0));
+    let ev = checks(&cfg, 1).await;
+    assert_eq!(
+        ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![EventKind::Reverted]
+    );
+    assert_eq!(ev[0].data["same_as_version"], 1);
+    assert_eq!(ev[0].data["terms_added"][0], "Kim Jong Un");
+}
+
+#[tokio::test]
+async fn a_changed_date_line_is_boring() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let page = |stamp: &str| {
+        format!(
+            "<html><body><article><h1>Notice</h1><p>Updated: {stamp}</p><p>The office is open from Monday to Friday and closed on public holidays. Visitors must register at the gate.</p></article></body></html>"
+        )
+    };
+    site.set_html("/n.html", page("2026-01-30 10:05"));
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"a\"\nurl = \"{}\"\n",
+            site.url("/n.html")
+        ),
+    );
+    run_once(&cfg).await;
+    site.set_html("/n.html", page("2026-01-31 11:20"));
+    let ev = checks(&cfg, 1).await;
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].kind, EventKind::Edited);
+    assert_eq!(ev[0].data["boring"], "dates or times only");
+}
+
+#[tokio::test]
+async fn confirmation_is_scheduled_soon() {
+    let (site, _dir, cfg) = baseline("[detect]\nconfirm_spacing = \"7m\"\n").await;
+    site.remove("/a.html");
+    let t0 = palimpsest::model::now_millis();
+    run_once(&cfg).await;
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("a").await.expect("find").expect("a");
+    store.close().await;
+    let due = w.next_due_at.expect("due") - t0;
+    assert!(
+        (6 * 60_000..=8 * 60_000).contains(&due),
+        "next check in {due} ms"
+    );
+}
