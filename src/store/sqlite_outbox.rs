@@ -511,7 +511,7 @@ mod tests {
     }
 
     /// The SQL matching agrees with the rules of the config: `*`, names,
-    /// `tag:NAME`, and kinds (default all but first_seen).
+    /// `tag:NAME`, kinds (default all but first_seen and reverted), boring edits.
     #[tokio::test]
     async fn subscriptions_match_in_the_commit() {
         let dir = tempfile::tempdir().expect("tmp");
