@@ -5,6 +5,7 @@
 //! drafts, which the store writes in the same transaction as the version.
 
 pub mod diff;
+pub mod listing;
 
 use crate::model::EventKind;
 use serde::Serialize;
