@@ -365,6 +365,47 @@ mod tests {
         );
     }
 
+    /// The simulator's real pages (seed 42): day 1 publishes 41–43 and
+    /// deletes 23 (it leaves the index); 20 and 21 age off the bottom.
+    #[test]
+    fn simulator_fixture_day0_to_day1() {
+        let base = url::Url::parse("http://127.0.0.1:18801/").expect("url");
+        let read = |html: &str| {
+            let items = extract_items(
+                html,
+                "text/html; charset=utf-8",
+                &base,
+                &ListingRules::default(),
+            );
+            from_text(&to_text(&items))
+        };
+        let day0 = read(include_str!(
+            "../extract/listing/testdata/sim-index-day0.html"
+        ));
+        let day1 = read(include_str!(
+            "../extract/listing/testdata/sim-index-day1.html"
+        ));
+        assert_eq!((day0.len(), day1.len()), (20, 20));
+        let c = compare_items(&day0, &day1);
+        assert_eq!(
+            urls(&c.added),
+            vec![
+                "http://127.0.0.1:18801/en/article/43.html",
+                "http://127.0.0.1:18801/en/article/42.html",
+                "http://127.0.0.1:18801/en/article/41.html",
+            ]
+        );
+        assert_eq!(
+            c.added[0].title.as_deref(),
+            Some("Modern Houses Built in Churung County")
+        );
+        assert_eq!(
+            urls(&c.removed),
+            vec!["http://127.0.0.1:18801/en/article/23.html"]
+        );
+        assert!(!c.suspicious_shrink);
+    }
+
     fn arb_list() -> impl Strategy<Value = Vec<Item>> {
         proptest::collection::vec((0u32..30, proptest::option::of(0u32..5)), 0..25).prop_map(|v| {
             v.into_iter()

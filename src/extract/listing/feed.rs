@@ -4,6 +4,8 @@ use super::Item;
 use crate::extract::normalize_line;
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
+use std::borrow::Cow;
+use std::panic::AssertUnwindSafe;
 use url::Url;
 
 /// How a listing document is read.
@@ -66,21 +68,32 @@ fn root_element(body: &str) -> Option<String> {
     None
 }
 
-/// The XML declaration rewritten to say UTF-8: the body was decoded
-/// already, and `feed-rs` would otherwise decode it a second time from the
-/// declared `encoding`.
-fn as_utf8_xml(body: &str) -> std::borrow::Cow<'_, str> {
-    let head = body.trim_start();
-    if head.starts_with("<?xml")
-        && let Some(end) = head.find("?>")
-    {
-        return format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>{}",
-            &head[end + 2..]
-        )
-        .into();
+/// The body with its XML declarations made harmless: the body was decoded
+/// already, so a declared `encoding` must not make `feed-rs` decode it a
+/// second time, and a declaration after the start (invalid XML) would make
+/// its reader panic. The first declaration becomes a plain UTF-8 one, any
+/// later one is dropped.
+fn as_utf8_xml(body: &str) -> Cow<'_, str> {
+    if !body.contains("<?xml") {
+        return body.into();
     }
-    body.into()
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    let mut first = true;
+    while let Some(start) = rest.find("<?xml") {
+        let Some(len) = rest[start..].find("?>") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        if first && out.trim().is_empty() {
+            out.clear();
+            out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+        }
+        first = false;
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out.into()
 }
 
 /// The entries of a feed, in feed order; an unreadable feed has none.
@@ -89,7 +102,13 @@ pub(super) fn feed_items(body: &str, base: &Url) -> Vec<Item> {
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(base.as_str()))
         .build();
-    let Ok(feed) = parser.parse(body.as_bytes()) else {
+    // feed-rs and its XML reader are fed whatever a server sends; a panic
+    // inside them (a bug, not bad input) must not take the check with it.
+    let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| parser.parse(body.as_bytes())));
+    let Ok(Ok(feed)) = parsed else {
+        if parsed.is_err() {
+            tracing::warn!("feed parser panicked; the feed is read as empty");
+        }
         return Vec::new();
     };
     feed.entries
@@ -496,6 +515,23 @@ mod tests {
         let cut =
             "<urlset><url><loc>https://news.example.org/1</loc></url><url><loc>https://news.exa";
         assert_eq!(items(cut, "application/xml").len(), 1);
+    }
+
+    #[test]
+    fn xml_declarations_are_neutralized() {
+        assert_eq!(
+            as_utf8_xml("<?xml version='1.0' encoding='latin1'?><rss/>"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss/>"
+        );
+        assert_eq!(
+            as_utf8_xml("<rss><?xml version=\"1.0\" encoding=\"latin1\"?><channel/></rss>"),
+            "<rss><channel/></rss>"
+        );
+        assert_eq!(as_utf8_xml("<rss><?xml unclosed"), "<rss><?xml unclosed");
+        // Found by the never-panics property: a late declaration used to panic the reader.
+        let late =
+            "<rss version=\"2.0\"><channel><item><link><?xml version=\"1.0\" encoding=\"latin1\"?>";
+        assert!(items(late, "text/html").is_empty());
     }
 
     #[test]

@@ -38,15 +38,22 @@
 //!    the page has at least as many primary ones (an index with a "most
 //!    read" box keeps only its own list); otherwise they are kept (an
 //!    article page whose only list is its "More Articles" sidebar).
-//! 6. **The item** around each link is the largest element that holds no
+//! 6. **Sections of one list.** A list that mixes sections
+//!    (`/politics/{n}.html`, `/world/{n}.html`) splits into several shapes
+//!    of one *family* (literal parts as wildcards). Links of the best
+//!    group's family are added when they sit in the same list: inside an
+//!    element that is a sibling of the group's items, of the same tag and
+//!    sharing a class (or both without one). A tag cloud elsewhere on the
+//!    page shares the family (`/tag/{s}`) but not the list, and stays out.
+//! 7. **The item** around each link is the largest element that holds no
 //!    link of another item of the group (the `<li>`, the `div.card`); its
 //!    title and date are read from it.
 //!
-//! With an `item_url` regex and no selector, steps 4–5 are skipped: every
+//! With an `item_url` regex and no selector, steps 4–6 are skipped: every
 //! candidate the regex matches is an item (on any site), still without
 //! chrome and with the same primary/secondary rule.
 
-use super::shape::{same_site, shape};
+use super::shape::{family, same_site, shape};
 use super::{Item, ListingRules, date, dedupe};
 use crate::extract::html::{MAX_NESTING, approximate_depth, is_dropped, resolve_link};
 use crate::extract::normalize_line;
@@ -167,9 +174,12 @@ fn is_heading(name: &str) -> bool {
 
 /// A link found by the default rules.
 struct Candidate {
+    /// Index in the candidate list (document order).
+    pos: usize,
     node: NodeId,
     url: String,
     shape: String,
+    family: String,
     /// Normalized text: the link's, else its image's `alt`, `title` or `aria-label`.
     text: String,
     secondary: bool,
@@ -186,7 +196,7 @@ fn default_items(doc: &Html, page: &Url, base: &Url, rules: &ListingRules) -> Ve
         prefer_primary(matching)
     } else {
         match best_group(&candidates) {
-            Some(group) => prefer_primary(group),
+            Some(group) => add_family(doc, &candidates, prefer_primary(group)),
             None => return Vec::new(),
         }
     };
@@ -243,9 +253,12 @@ fn collect_candidates(doc: &Html, page: &Url, base: &Url, same_site_only: bool) 
                 let Some(a) = ElementRef::wrap(node) else {
                     continue;
                 };
+                let shape = shape(&url);
                 out.push(Candidate {
+                    pos: out.len(),
                     node: node.id(),
-                    shape: shape(&url),
+                    family: family(&shape),
+                    shape,
                     url: url_str,
                     text: link_text(a),
                     secondary: !secondary.is_empty(),
@@ -437,27 +450,43 @@ fn is_cjk(c: char) -> bool {
         | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF)
 }
 
+/// The links of one shape, while the best group is chosen.
+struct Group<'a> {
+    /// Position of its first link, for ties: the earlier list wins.
+    first: usize,
+    /// URL → (the best weight of its link texts, seen outside secondary regions).
+    urls: HashMap<&'a str, (f64, bool)>,
+}
+
+impl Group<'_> {
+    fn score(&self) -> f64 {
+        self.urls
+            .values()
+            .map(|(w, primary)| if *primary { *w } else { w / 2.0 })
+            .sum()
+    }
+}
+
 /// The best shape group (module docs, step 5), its links in document order.
 fn best_group(candidates: &[Candidate]) -> Option<Vec<&Candidate>> {
-    // shape → (first position, URL → (best weight, seen as primary))
-    let mut groups: HashMap<&str, (usize, HashMap<&str, (f64, bool)>)> = HashMap::new();
-    for (pos, c) in candidates.iter().enumerate() {
-        let (_, urls) = groups
-            .entry(c.shape.as_str())
-            .or_insert((pos, HashMap::new()));
-        let entry = urls.entry(c.url.as_str()).or_insert((0.0, false));
+    let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
+    for c in candidates {
+        let group = groups.entry(c.shape.as_str()).or_insert_with(|| Group {
+            first: c.pos,
+            urls: HashMap::new(),
+        });
+        let entry = group.urls.entry(c.url.as_str()).or_insert((0.0, false));
         entry.0 = entry.0.max(weight(&c.text));
         entry.1 |= !c.secondary;
     }
     let (shape, _) = groups
         .iter()
-        .filter(|(_, (_, urls))| urls.len() >= 2)
-        .map(|(shape, (first, urls))| {
-            let score: f64 = urls
-                .values()
-                .map(|(w, primary)| if *primary { *w } else { w / 2.0 })
-                .sum();
-            (*shape, (score, urls.len(), std::cmp::Reverse(*first)))
+        .filter(|(_, g)| g.urls.len() >= 2)
+        .map(|(shape, g)| {
+            (
+                *shape,
+                (g.score(), g.urls.len(), std::cmp::Reverse(g.first)),
+            )
         })
         .max_by(|a, b| {
             a.1.0
@@ -489,9 +518,85 @@ fn prefer_primary(links: Vec<&Candidate>) -> Vec<&Candidate> {
     }
 }
 
-/// One item per distinct URL of the chosen links, in document order, with
-/// title and date read from the item element around the first link.
-fn build_items(doc: &Html, chosen: &[&Candidate]) -> Vec<Item> {
+/// Adds the links of sibling shapes of the same family that sit in the
+/// chosen group's list as items of the same kind (module docs, step 6):
+/// a list that mixes `/politics/{n}` and `/world/{n}` articles is one list.
+fn add_family<'a>(
+    doc: &Html,
+    candidates: &'a [Candidate],
+    group: Vec<&'a Candidate>,
+) -> Vec<&'a Candidate> {
+    let Some(first) = group.first() else {
+        return group;
+    };
+    let (family, shape) = (first.family.as_str(), first.shape.as_str());
+    if family == shape {
+        return group;
+    }
+    let items = item_elements(doc, &group);
+    let item_set: HashSet<NodeId> = items.values().copied().collect();
+    let mut containers = HashSet::new();
+    let mut kinds: Vec<(&str, Vec<&str>)> = Vec::new();
+    for id in &item_set {
+        let Some(node) = doc.tree.get(*id) else {
+            continue;
+        };
+        if let Some(parent) = node.parent() {
+            containers.insert(parent.id());
+        }
+        if let Node::Element(e) = node.value() {
+            kinds.push((e.name(), classes(e)));
+        }
+    }
+    let secondary_ok = group.iter().any(|c| c.secondary);
+    let in_group: HashSet<usize> = group.iter().map(|c| c.pos).collect();
+    let mut out = group;
+    for c in candidates {
+        if in_group.contains(&c.pos)
+            || c.family != family
+            || c.shape == shape
+            || (c.secondary && !secondary_ok)
+        {
+            continue;
+        }
+        // The ancestor that is a child of one of the list's containers.
+        let mut cur = doc.tree.get(c.node);
+        let mut sibling_item = None;
+        while let Some(n) = cur {
+            match n.parent() {
+                Some(p) if containers.contains(&p.id()) => {
+                    sibling_item = Some(n);
+                    break;
+                }
+                p => cur = p,
+            }
+        }
+        let Some(item) = sibling_item else { continue };
+        let Node::Element(e) = item.value() else {
+            continue;
+        };
+        let own = classes(e);
+        let alike = kinds.iter().any(|(name, cls)| {
+            *name == e.name()
+                && ((cls.is_empty() && own.is_empty()) || cls.iter().any(|k| own.contains(k)))
+        });
+        if alike && !item_set.contains(&item.id()) {
+            out.push(c);
+        }
+    }
+    out.sort_by_key(|c| c.pos);
+    out
+}
+
+fn classes(e: &Element) -> Vec<&str> {
+    e.attr("class")
+        .map(|c| c.split_ascii_whitespace().collect())
+        .unwrap_or_default()
+}
+
+/// The item element of every chosen link (keyed by the link's node): the
+/// largest ancestor below `<body>` that holds links of that URL only.
+fn item_elements(doc: &Html, chosen: &[&Candidate]) -> HashMap<NodeId, NodeId> {
     // For every ancestor of a chosen link: the one URL below it, or None
     // when links of several URLs are below it.
     let mut owner: HashMap<NodeId, Option<&str>> = HashMap::new();
@@ -512,16 +617,8 @@ fn build_items(doc: &Html, chosen: &[&Candidate]) -> Vec<Item> {
             }
         }
     }
-    let mut occurrences: HashMap<&str, Vec<NodeId>> = HashMap::new();
+    let mut out = HashMap::new();
     for c in chosen {
-        occurrences.entry(c.url.as_str()).or_default().push(c.node);
-    }
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for c in chosen {
-        if !seen.insert(c.url.as_str()) {
-            continue;
-        }
         let Some(node) = doc.tree.get(c.node) else {
             continue;
         };
@@ -536,17 +633,39 @@ fn build_items(doc: &Html, chosen: &[&Candidate]) -> Vec<Item> {
             }
             item = parent;
         }
+        out.insert(c.node, item.id());
+    }
+    out
+}
+
+/// One item per distinct URL of the chosen links, in document order, with
+/// title and date read from the item element around the first link.
+fn build_items(doc: &Html, chosen: &[&Candidate]) -> Vec<Item> {
+    let items = item_elements(doc, chosen);
+    let mut occurrences: HashMap<&str, Vec<NodeId>> = HashMap::new();
+    for c in chosen {
+        occurrences.entry(c.url.as_str()).or_default().push(c.node);
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for c in chosen {
+        if !seen.insert(c.url.as_str()) {
+            continue;
+        }
+        let Some(&item) = items.get(&c.node) else {
+            continue;
+        };
         let links: Vec<NodeId> = occurrences
             .get(c.url.as_str())
             .into_iter()
             .flatten()
             .copied()
-            .filter(|o| is_within(doc, *o, item.id()))
+            .filter(|o| is_within(doc, *o, item))
             .collect();
         out.push(Item {
             url: c.url.clone(),
-            title: title_of(doc, item.id(), &links).or_else(|| non_empty(c.text.clone())),
-            date: date_of(doc, item.id()),
+            title: title_of(doc, item, &links).or_else(|| non_empty(c.text.clone())),
+            date: date_of(doc, item),
         });
     }
     out
@@ -657,4 +776,353 @@ fn date_of(doc: &Html, item: NodeId) -> Option<String> {
         }
     }
     date::find_date(&normalize_line(&outside)).or_else(|| date::find_date(&normalize_line(&inside)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Item, ListingRules, extract_items};
+    use proptest::prelude::*;
+    use url::Url;
+
+    const SIM_DAY0: &str = include_str!("testdata/sim-index-day0.html");
+    const SIM_ARTICLE: &str = include_str!("testdata/sim-article-3.html");
+    const NAENARA: &str = include_str!("testdata/naenara-first.html");
+
+    fn items_at(html: &str, page: &str, rules: &ListingRules) -> Vec<Item> {
+        let page = Url::parse(page).expect("url");
+        extract_items(html, "text/html", &page, rules)
+    }
+
+    fn items(html: &str, page: &str) -> Vec<Item> {
+        items_at(html, page, &ListingRules::default())
+    }
+
+    fn paths(items: &[Item]) -> Vec<String> {
+        items
+            .iter()
+            .map(|i| {
+                let u = Url::parse(&i.url).expect("item url");
+                match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_string(),
+                }
+            })
+            .collect()
+    }
+
+    fn article_paths(ids: impl IntoIterator<Item = u32>) -> Vec<String> {
+        ids.into_iter()
+            .map(|n| format!("/en/article/{n}.html"))
+            .collect()
+    }
+
+    #[test]
+    fn simulator_index() {
+        let got = items(SIM_DAY0, "http://127.0.0.1:18801/");
+        let want: Vec<u32> = (20..=40).rev().filter(|&n| n != 29).collect();
+        assert_eq!(paths(&got), article_paths(want));
+        assert_eq!(
+            got[0],
+            Item {
+                url: "http://127.0.0.1:18801/en/article/40.html".into(),
+                title: Some("Paper Mill in Changdo Remodelled".into()),
+                date: Some("2026-01-30".into()),
+            }
+        );
+        assert_eq!(got[19].date.as_deref(), Some("2026-01-24"));
+        assert!(got.iter().all(|i| i.title.is_some() && i.date.is_some()));
+    }
+
+    #[test]
+    fn article_page_lists_its_sidebar() {
+        // An article page watched as a listing: its only list is the
+        // "More Articles" sidebar, which is found although secondary.
+        let got = items(SIM_ARTICLE, "http://127.0.0.1:18801/en/article/3.html");
+        assert_eq!(paths(&got), article_paths((31..=40).rev()));
+        assert_eq!(
+            got[9].title.as_deref(),
+            Some("New Cement Factory Built in Songnam")
+        );
+        assert_eq!(got[9].date.as_deref(), Some("2026-01-27"));
+    }
+
+    #[test]
+    fn naenara_more_from_block() {
+        let got = items(NAENARA, "http://www.naenara.com.kp/main/index/en/first");
+        assert_eq!(got.len(), 20, "{:#?}", paths(&got));
+        // Sections are mixed in one list and kept in page order.
+        let want: Vec<String> = [
+            "politics/8240",
+            "economy/8237",
+            "economy/8234",
+            "society/8231",
+            "culture/8228",
+        ]
+        .iter()
+        .map(|p| format!("/main/index/en/{p}"))
+        .collect();
+        assert_eq!(paths(&got)[..5], want[..]);
+        assert_eq!(
+            got[3].title.as_deref(),
+            Some(
+                "A large number of Korean people work devotedly for their country with a clear conscience whether they are acknowledged or not."
+            )
+        );
+        assert_eq!(got[3].date.as_deref(), Some("2026-01-30"));
+        assert_eq!(got[19].date.as_deref(), Some("2026-01-26"));
+        assert!(got.iter().all(|i| {
+            i.url
+                .starts_with("http://www.naenara.com.kp/main/index/en/")
+        }));
+    }
+
+    /// A blog-style index: menu, pagination, tag cloud, a "most read" box
+    /// and the article list, each item with an image link, a heading link,
+    /// a category link, a comments link and a "Read more" link.
+    const BLOG: &str = r##"<!DOCTYPE html><html><head><title>News</title><base href="https://www.example.org/"></head><body>
+<header class="site-header"><a href="/">Example News</a>
+  <nav><a href="/world/">World</a> <a href="/politics/">Politics</a> <a href="/2026/01/pinned-story-about-nothing/">Pinned</a></nav></header>
+<div id="wrapper">
+<main>
+  <div class="post"><header class="entry-header"><h2><a href="/2026/01/kim-visits-farm/">Kim Visits Co-operative Farm</a></h2></header>
+    <a href="/2026/01/kim-visits-farm/"><img src="/i/1.jpg" alt="A farm"></a>
+    <span class="meta">Posted in <a href="/category/economy/">Economy</a> on <time datetime="2026-01-30T08:00:00+09:00">30 January</time></span>
+    <p>A short teaser of the story. <a href="/2026/01/kim-visits-farm/#more">Read more</a> <a href="/2026/01/kim-visits-farm/#comments">3 comments</a></p></div>
+  <div class="post"><header><h2><a href="/2026/01/new-power-station/">New Power Station Opened in the North</a></h2></header>
+    <span class="meta">Posted in <a href="/category/energy/">Energy</a> on <time datetime="2026-01-29">29 January</time></span>
+    <p>Another teaser, dated 2020-01-01 in its text. <a href="/2026/01/new-power-station/">Read more</a></p></div>
+  <div class="post"><header><h2><a href="/2026/01/delegation-leaves-for-moscow/">Delegation Leaves for Moscow</a></h2></header>
+    <span class="meta">Posted on January 28, 2026</span></div>
+  <div class="post"><header><h2><a href="/2025/12/year-end-review-published/">Year-End Review Published</a></h2></header></div>
+  <div class="pagination"><a href="/page/2/">2</a> <a href="/page/3/">3</a> <a href="/page/2/">Next »</a></div>
+</main>
+<aside>
+  <h3>Most read</h3>
+  <ul><li><a href="/2025/11/old-but-popular-story/">An Old but Popular Story</a></li>
+      <li><a href="/2025/10/another-popular-story/">Another Popular Story</a></li>
+      <li><a href="/2026/01/kim-visits-farm/">Kim Visits Co-operative Farm</a></li></ul>
+  <h3>Tags</h3>
+  <div class="tagcloud"><a href="/tag/kim-jong-un/">Kim Jong Un</a> <a href="/tag/agri-culture/">agriculture</a>
+    <a href="/tag/power-plants/">power</a> <a href="/tag/foreign-affairs/">diplomacy</a> <a href="/tag/year-2026/">2026</a>
+    <a href="/tag/party-congress/">congress</a> <a href="/tag/new-year/">new year</a></div>
+</aside>
+</div>
+<footer><a href="/about/">About</a> <a href="mailto:desk@example.org">Mail</a> <a href="javascript:void(0)">Top</a>
+  <a href="https://other.example.com/2026/01/partner-story/">Partner story</a></footer>
+</body></html>"##;
+
+    #[test]
+    fn blog_index_with_chrome_around_the_list() {
+        let got = items(BLOG, "https://www.example.org/news/");
+        assert_eq!(
+            paths(&got),
+            vec![
+                "/2026/01/kim-visits-farm/",
+                "/2026/01/new-power-station/",
+                "/2026/01/delegation-leaves-for-moscow/",
+                "/2025/12/year-end-review-published/",
+            ]
+        );
+        assert_eq!(
+            got[0].title.as_deref(),
+            Some("Kim Visits Co-operative Farm")
+        );
+        assert_eq!(got[0].date.as_deref(), Some("2026-01-30T08:00:00+09:00"));
+        assert_eq!(got[1].date.as_deref(), Some("2026-01-29"));
+        assert_eq!(got[2].date.as_deref(), Some("2026-01-28"));
+        assert_eq!(got[3].date, None);
+    }
+
+    #[test]
+    fn selector_rules() {
+        let rules = ListingRules::new(Some("div.post"), None).expect("rules");
+        let got = items_at(BLOG, "https://www.example.org/news/", &rules);
+        assert_eq!(got.len(), 4);
+        assert_eq!(
+            got[1].title.as_deref(),
+            Some("New Power Station Opened in the North")
+        );
+        assert_eq!(got[1].date.as_deref(), Some("2026-01-29"));
+
+        // The selected element may be the link itself; dates come from the link then.
+        let rules = ListingRules::new(Some("aside li > a"), None).expect("rules");
+        let got = items_at(BLOG, "https://www.example.org/news/", &rules);
+        assert_eq!(
+            paths(&got),
+            vec![
+                "/2025/11/old-but-popular-story/",
+                "/2025/10/another-popular-story/",
+                "/2026/01/kim-visits-farm/"
+            ]
+        );
+
+        // item_url filters what the selector found.
+        let rules =
+            ListingRules::new(Some("ul.newslist > li"), Some(r"/(3\d|40)\.html$")).expect("rules");
+        let got = items_at(SIM_DAY0, "http://127.0.0.1:18801/", &rules);
+        assert_eq!(paths(&got), article_paths((30..=40).rev()));
+        assert_eq!(
+            got[0].title.as_deref(),
+            Some("Paper Mill in Changdo Remodelled")
+        );
+        assert_eq!(got[0].date.as_deref(), Some("2026-01-30"));
+    }
+
+    #[test]
+    fn item_url_without_selector() {
+        // The pattern replaces the shape groups: both shapes it names are kept,
+        // the "most read" box stays out because the main list is larger.
+        let rules = ListingRules::new(None, Some(r"/20(25|26)/\d\d/")).expect("rules");
+        let got = items_at(BLOG, "https://www.example.org/news/", &rules);
+        assert_eq!(
+            paths(&got),
+            vec![
+                "/2026/01/kim-visits-farm/",
+                "/2026/01/new-power-station/",
+                "/2026/01/delegation-leaves-for-moscow/",
+                "/2025/12/year-end-review-published/",
+            ]
+        );
+        // A pattern may accept other sites' links.
+        let rules = ListingRules::new(None, Some(r"partner-story")).expect("rules");
+        let got = items_at(BLOG, "https://www.example.org/news/", &rules);
+        assert!(got.is_empty(), "the footer is chrome: {got:?}");
+    }
+
+    #[test]
+    fn table_layout_with_counters() {
+        let html = r#"<html><body><table>
+<tr><td><a href="/">Home</a> | <a href="/list.php?cat=2">Economy</a> | <a href="/list.php?cat=3">Culture</a></td></tr>
+<tr><td><table>
+  <tr><td><a href="/view.php?cat=2&amp;no=501">장성택 동지의 현지지도</a></td><td>2026년 1월 30일</td><td>views 1234</td></tr>
+  <tr><td><a href="/view.php?cat=3&amp;no=500">평양에서 새 극장 개관</a></td><td>2026년 1월 29일</td><td>views 98</td></tr>
+  <tr><td><a href="/view.php?cat=2&amp;no=499">농업 생산 증대</a></td><td>2026년 1월 29일</td><td>views 7</td></tr>
+</table></td></tr>
+<tr><td><a href="/list.php?cat=2&amp;page=2">[2]</a> <a href="/list.php?cat=2&amp;page=3">[3]</a></td></tr>
+<tr><td>Visitors today: 48211</td></tr>
+</table></body></html>"#;
+        let got = items(html, "http://example.kp/list.php?cat=2");
+        assert_eq!(
+            paths(&got),
+            vec![
+                "/view.php?cat=2&no=501",
+                "/view.php?cat=3&no=500",
+                "/view.php?cat=2&no=499"
+            ]
+        );
+        assert_eq!(got[0].title.as_deref(), Some("장성택 동지의 현지지도"));
+        assert_eq!(got[1].date.as_deref(), Some("2026-01-29"));
+    }
+
+    #[test]
+    fn dedupe_fragments_queries_and_the_page_itself() {
+        let html = r##"<body><div class="list">
+<p><a href="a/1?x=1#top">One</a> <a href="a/1?x=1">One again</a></p>
+<p><a href="a/1?x=2">One, other query</a></p>
+<p><a href="#">Top</a> <a href="">Self</a> <a href="https://e.org/s/">Self with slash</a></p>
+<p><a href="a/2?x=3">Two</a></p></div></body>"##;
+        let got = items(html, "https://e.org/s");
+        assert_eq!(
+            got.iter().map(|i| i.url.as_str()).collect::<Vec<_>>(),
+            vec![
+                "https://e.org/a/1?x=1",
+                "https://e.org/a/1?x=2",
+                "https://e.org/a/2?x=3"
+            ]
+        );
+        assert_eq!(got[0].title.as_deref(), Some("One"));
+    }
+
+    #[test]
+    fn pages_without_a_list() {
+        assert!(items("", "https://e.org/").is_empty());
+        assert!(
+            items(
+                "<p>Page not found</p><a href='/'>home</a>",
+                "https://e.org/x"
+            )
+            .is_empty()
+        );
+        assert!(items("<p>NULL</p>", "https://e.org/x").is_empty());
+        let one = r#"<body><a href="/a/1">The only article here</a></body>"#;
+        assert!(
+            items(one, "https://e.org/").is_empty(),
+            "a single link is not a list"
+        );
+    }
+
+    #[test]
+    fn hidden_links_are_not_items() {
+        let html = r#"<body><ul>
+<li><a href="/a/3">Third article title here</a></li>
+<li hidden><a href="/a/2">Hidden article title</a></li>
+<li><a href="/a/1">First article title here</a></li></ul>
+<template><a href="/a/9">Template article</a></template></body>"#;
+        assert_eq!(paths(&items(html, "https://e.org/")), vec!["/a/3", "/a/1"]);
+    }
+
+    #[test]
+    fn hostile_nesting_is_empty_and_quick() {
+        let mut html = String::from("<body>");
+        for _ in 0..50_000 {
+            html.push_str("<div><span>");
+        }
+        html.push_str(r#"<a href="/a/1">one</a><a href="/a/2">two</a>"#);
+        let started = std::time::Instant::now();
+        assert!(items(&html, "https://e.org/").is_empty());
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    fn soup() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            Just("<a href=\"/a/1\">".to_string()),
+            Just("<a href='x/2?q=1#f'>".to_string()),
+            Just("<a href=\"javascript:x\">".to_string()),
+            Just("</a>".to_string()),
+            Just("<li class=item>".to_string()),
+            Just("<nav>".to_string()),
+            Just("<header>".to_string()),
+            Just("</header>".to_string()),
+            Just("<aside>".to_string()),
+            Just("<time datetime=\"2026-01-30\">".to_string()),
+            Just("<h2>".to_string()),
+            Just("<base href=\"//x\">".to_string()),
+            Just("<rss version=\"2.0\"><channel><item><link>".to_string()),
+            Just("<urlset><url><loc>".to_string()),
+            Just("</loc></url>".to_string()),
+            Just("<?xml version=\"1.0\" encoding=\"latin1\"?>".to_string()),
+            Just("<![CDATA[".to_string()),
+            Just("&amp;&#x0;&#xD800;&bogus;".to_string()),
+            Just("January 30, 2026".to_string()),
+            Just("2026년 1월 30일".to_string()),
+            "[a-z0-9 /:.<>\"'=&;#-]{0,12}",
+            any::<String>(),
+        ];
+        proptest::collection::vec(token, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn never_panics(
+            body in soup(),
+            ct in prop_oneof![
+                Just("text/html"), Just("application/rss+xml"), Just("application/atom+xml"),
+                Just("application/xml"), Just("text/xml"), Just(""), Just("application/json"),
+                Just("application/feed+json"),
+            ],
+            selector in proptest::option::of(prop_oneof![Just("li"), Just("a"), Just("time")]),
+        ) {
+            let page = Url::parse("http://e.org/p/1").expect("url");
+            let rules = ListingRules::new(selector, None).expect("rules");
+            let got = extract_items(&body, ct, &page, &rules);
+            let mut seen = std::collections::HashSet::new();
+            for item in &got {
+                prop_assert!(seen.insert(item.url.clone()), "duplicate {}", item.url);
+                let url = Url::parse(&item.url).expect("absolute item url");
+                prop_assert!(matches!(url.scheme(), "http" | "https"));
+                prop_assert!(url.fragment().is_none());
+            }
+        }
+    }
 }

@@ -51,6 +51,45 @@ pub(super) fn shape(url: &Url) -> String {
     out
 }
 
+/// The family of a shape: its literal path segments and query values
+/// replaced by `*` when it has a variable part (`/politics/{n}.html` and
+/// `/world/{n}.html` are one family: the sections of one article list);
+/// a shape without a variable part is its own family.
+pub(super) fn family(shape: &str) -> String {
+    if !shape.contains("{n}") && !shape.contains("{s}") {
+        return shape.to_string();
+    }
+    let (path, query) = shape.split_once('?').unwrap_or((shape, ""));
+    let mut out = String::new();
+    for (n, seg) in path.split('/').enumerate() {
+        if n > 0 {
+            out.push('/');
+        }
+        // The host stays; so does a variable segment (with its extension).
+        if n == 0 || seg.is_empty() || seg.starts_with("{n}") || seg.starts_with("{s}") {
+            out.push_str(seg);
+        } else {
+            out.push('*');
+        }
+    }
+    if !query.is_empty() {
+        out.push('?');
+        for (n, pair) in query.split('&').enumerate() {
+            if n > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((k, v)) if !v.starts_with('{') && !v.is_empty() => {
+                    out.push_str(k);
+                    out.push_str("=*");
+                }
+                _ => out.push_str(pair),
+            }
+        }
+    }
+    out
+}
+
 /// One path segment or query value with its variable part abstracted.
 fn abstract_part(part: &str) -> String {
     if part.is_empty() {
@@ -172,6 +211,23 @@ mod tests {
         assert_eq!(s("https://e.org/a/%EC%9E%A5"), "e.org/a/{s}");
         assert_eq!(s("https://e.org/v/dQw4w9WgXcQ"), "e.org/v/{s}");
         assert_eq!(s("http://127.0.0.1:8080/a/1"), "127.0.0.1:8080/a/{n}");
+    }
+
+    #[test]
+    fn families_join_sections() {
+        let f = |u: &str| family(&s(u));
+        assert_eq!(f("http://e.org/politics/12.html"), "e.org/*/{n}.html");
+        assert_eq!(
+            f("http://e.org/politics/12.html"),
+            f("http://e.org/world/13.html")
+        );
+        assert_eq!(
+            f("http://e.org/v?cat=politics&id=1"),
+            f("http://e.org/v?cat=world&id=2")
+        );
+        assert_ne!(f("http://e.org/tag/a-b"), f("http://e.org/news/12"));
+        // Without a variable part a shape is its own family.
+        assert_eq!(f("http://e.org/en/politics/"), "e.org/en/politics/");
     }
 
     #[test]
