@@ -341,11 +341,7 @@ impl Validator<'_> {
             let f = raw.follow.as_ref().unwrap_or(&empty);
             FollowConfig {
                 first_day: self.duration(&f.first_day, defaults::FOLLOW_FIRST_DAY, "first_day"),
-                first_week: self.duration(
-                    &f.first_week,
-                    defaults::FOLLOW_FIRST_WEEK,
-                    "first_week",
-                ),
+                first_week: self.duration(&f.first_week, defaults::FOLLOW_FIRST_WEEK, "first_week"),
                 after: self.duration(&f.after, defaults::FOLLOW_AFTER, "after"),
                 max_per_listing: self.count(
                     &f.max_per_listing,

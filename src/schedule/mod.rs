@@ -85,7 +85,11 @@ struct Outcome {
 fn followed_spec(listing: &WatchSpec, state: &WatchState) -> Option<Arc<WatchSpec>> {
     let f = state.followed.as_ref()?;
     let url = url::Url::parse(&f.url).ok()?;
-    Some(Arc::new(listing.followed(state.name.clone(), url, f.created_at)))
+    Some(Arc::new(listing.followed(
+        state.name.clone(),
+        url,
+        f.created_at,
+    )))
 }
 
 struct Slot {
@@ -197,7 +201,8 @@ pub async fn run_with<S: Store>(
                 // of the listing follows the same items again.
                 let mut followed = Vec::new();
                 if spec.follow && !record.follow.is_empty() {
-                    let interval = i64::try_from(follow_cfg.first_day.as_millis()).unwrap_or(i64::MAX);
+                    let interval =
+                        i64::try_from(follow_cfg.first_day.as_millis()).unwrap_or(i64::MAX);
                     match store
                         .follow(
                             state.id,
