@@ -6,6 +6,7 @@
 
 pub mod diff;
 pub mod gone;
+pub mod listing;
 pub mod status;
 
 use crate::model::EventKind;

@@ -125,7 +125,7 @@ pub(super) fn is_block(name: &str) -> bool {
 /// quadratic in the depth of open elements (20,000 nested `<div>`s take
 /// most of a second, 200,000 over a minute), so such a page gets the
 /// linear fallback instead of a parse.
-const MAX_NESTING: usize = 8_000;
+pub(super) const MAX_NESTING: usize = 8_000;
 
 pub(super) fn extract_html(body: &str, base: &url::Url, rules: &Rules) -> Extracted {
     if approximate_depth(body) > MAX_NESTING {
@@ -176,7 +176,7 @@ pub(super) fn extract_html(body: &str, base: &url::Url, rules: &Rules) -> Extrac
 /// The largest count of elements open at once, estimated from tags alone:
 /// void elements, self-closing tags and elements the parser closes
 /// implicitly (`p`, `li`, `td`, ...) do not count.
-fn approximate_depth(body: &str) -> usize {
+pub(super) fn approximate_depth(body: &str) -> usize {
     let bytes = body.as_bytes();
     let (mut depth, mut max) = (0usize, 0usize);
     let mut i = 0;

@@ -13,6 +13,7 @@
 //! dropped. Then the watch's `ignore` regexes remove what they match.
 
 mod html;
+pub mod listing;
 mod main_content;
 mod normalize;
 
