@@ -29,7 +29,8 @@ pub fn new_message_id(prefix: &str) -> String {
 /// Writes the delivery rows of the last `n_events` events inserted in this
 /// transaction (SQLite gives new rows the ids after the largest one, so
 /// they are exactly the `n_events` largest). Matching happens here, in
-/// SQL, against the synced subscriptions.
+/// SQL, against the synced subscriptions. Data written by hand that is not
+/// JSON must not fail the commit it rides in: `json_valid` guards it.
 pub(super) async fn enqueue(tx: &mut SqliteConnection, n_events: usize, now: Millis) -> Result<()> {
     sqlx::query(
         "INSERT INTO deliveries (event_id, subscription_id, channel_id, message_id, digest, created_at, next_attempt_at)
@@ -45,9 +46,9 @@ pub(super) async fn enqueue(tx: &mut SqliteConnection, n_events: usize, now: Mil
          JOIN channels c ON c.id = s.channel_id AND c.active = 1 AND c.disabled_at IS NULL
          WHERE e.id > (SELECT MAX(id) FROM events) - ?2
            AND EXISTS (SELECT 1 FROM json_each(s.kinds) k WHERE k.value = e.kind)
-           AND (s.boring = 1 OR json_extract(e.data, '$.boring') IS NULL)
+           AND (s.boring = 1 OR NOT json_valid(e.data) OR json_extract(e.data, '$.boring') IS NULL)
            AND (s.selector = 'all'
-                OR (s.selector = 'tag' AND EXISTS (SELECT 1 FROM json_each(w.tags) t WHERE t.value = s.tag))
+                OR (s.selector = 'tag' AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(w.tags) THEN w.tags ELSE '[]' END) t WHERE t.value = s.tag))
                 OR (s.selector = 'names' AND EXISTS (SELECT 1 FROM json_each(s.names) n WHERE n.value = w.name)))
          ORDER BY e.id, s.id",
     )
