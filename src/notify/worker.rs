@@ -5,9 +5,9 @@
 //! task that sends them in order; `concurrency` sends run at once across
 //! channels. An attempt ends in one of: delivered (only after the receiver
 //! accepted), retry at a backoff time, failed (permanent, or past
-//! `max_age`). After a retryable failure the channel's other claimed
-//! messages are released to the same time, so a channel that is down costs
-//! one timeout per round, and never delays another channel.
+//! `max_age`). After a retryable failure the channel's other messages
+//! (claimed or waiting) are put off to the same time, so a channel that is
+//! down costs one timeout per round, and never delays another channel.
 //!
 //! Stopping: on shutdown no new claim is made; sends in flight get the
 //! grace period, then are abandoned and their claims released. A claim held
@@ -158,11 +158,14 @@ async fn run<S: Store>(
         }
         let skip: Vec<String> = busy.iter().cloned().collect();
         let mut store_trouble = false;
-        match ctx
+        // `--once` past its deadline: only what was due by then (a busy
+        // channel's waiting messages included), nothing that fell due later.
+        let claim_now = deadline.map_or(now, |dl| now.min(dl));
+        let claim = ctx
             .store
-            .claim_deliveries(&ctx.owner, now, lease, PER_CHANNEL, PER_ROUND, &skip)
-            .await
-        {
+            .claim_deliveries(&ctx.owner, claim_now, lease, PER_CHANNEL, PER_ROUND, &skip)
+            .await;
+        match claim {
             Ok(claimed) => {
                 let mut by_channel: HashMap<String, Vec<Claimed>> = HashMap::new();
                 for m in claimed {

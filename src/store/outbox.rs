@@ -98,7 +98,8 @@ pub struct Claimed {
 pub enum Attempt {
     /// The receiver accepted the message.
     Delivered,
-    /// A temporary failure: try again at `at`.
+    /// A temporary failure: try again at `at`. The channel's other
+    /// waiting (unclaimed, due) messages are postponed to `at` too.
     Retry { at: Millis, error: String },
     /// A permanent failure (or the message is too old): stop trying.
     /// `disable_channel` also disables the channel (a webhook's 410) and

@@ -347,19 +347,38 @@ impl SqliteStore {
             .execute(pool)
             .await
             .map(|_| ()),
-            Attempt::Retry { at, error } => sqlx::query(
-                "UPDATE deliveries SET last_attempt_at = ?1, attempts = attempts + 1, last_error = ?2,
-                 next_attempt_at = ?3, claimed_at = NULL, owner = NULL
-                 WHERE message_id = ?4 AND status = 'pending' AND owner = ?5",
-            )
-            .bind(now)
-            .bind(error)
-            .bind(at)
-            .bind(message_id)
-            .bind(owner)
-            .execute(pool)
-            .await
-            .map(|_| ()),
+            Attempt::Retry { at, error } => {
+                let mut tx = pool.begin().await.map_err(q("recording a retry"))?;
+                let done = sqlx::query(
+                    "UPDATE deliveries SET last_attempt_at = ?1, attempts = attempts + 1, last_error = ?2,
+                     next_attempt_at = ?3, claimed_at = NULL, owner = NULL
+                     WHERE message_id = ?4 AND status = 'pending' AND owner = ?5",
+                )
+                .bind(now)
+                .bind(error)
+                .bind(at)
+                .bind(message_id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("recording a retry"))?;
+                if done.rows_affected() > 0 {
+                    // The channel is failing: its other waiting messages wait
+                    // with it instead of each costing a timeout now.
+                    sqlx::query(
+                        "UPDATE deliveries SET next_attempt_at = ?1
+                         WHERE channel_id = (SELECT channel_id FROM deliveries WHERE message_id = ?2 LIMIT 1)
+                           AND status = 'pending' AND claimed_at IS NULL AND message_id IS NOT NULL
+                           AND message_id <> ?2 AND next_attempt_at < ?1",
+                    )
+                    .bind(at)
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("recording a retry"))?;
+                }
+                tx.commit().await.map(|_| ())
+            }
             Attempt::Released { at } => sqlx::query(
                 "UPDATE deliveries SET next_attempt_at = MAX(next_attempt_at, ?1), claimed_at = NULL, owner = NULL
                  WHERE message_id = ?2 AND status = 'pending' AND owner = ?3",
