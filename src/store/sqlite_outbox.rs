@@ -2,6 +2,11 @@
 //! subscriptions, the delivery rows written inside a commit, and the
 //! worker's claim / finish statements. Kept apart from `sqlite.rs` so the
 //! check path there changes by one call.
+//!
+//! Transactions that read and then write start with `BEGIN IMMEDIATE`: a
+//! deferred one would fail at its first write whenever the check writer
+//! committed in between (WAL cannot upgrade a stale read snapshot), while
+//! an immediate one waits for the write lock (`busy_timeout`) instead.
 
 use super::outbox::{Attempt, ChannelDef, Claimed, DeliveryInfo, SubscriptionDef, digest_str};
 use super::sqlite::SqliteStore;
@@ -80,7 +85,7 @@ impl SqliteStore {
     ) -> Result<()> {
         let mut tx = self
             .pool()
-            .begin()
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(q("starting the channel sync"))?;
         let existing = sqlx::query("SELECT id, name, fingerprint, active FROM channels")
@@ -175,7 +180,11 @@ impl SqliteStore {
         limit: usize,
         skip_channels: &[String],
     ) -> Result<Vec<Claimed>> {
-        let mut tx = self.pool().begin().await.map_err(q("starting a claim"))?;
+        let mut tx = self
+            .pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(q("starting a claim"))?;
         // Digests whose window has ended become one message per subscription.
         let due_digests: Vec<i64> = sqlx::query_scalar(
             "SELECT DISTINCT subscription_id FROM deliveries
@@ -309,7 +318,11 @@ impl SqliteStore {
         message_id: &str,
         payload: &str,
     ) -> Result<String> {
-        let mut tx = self.pool().begin().await.map_err(q("storing a payload"))?;
+        let mut tx = self
+            .pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(q("storing a payload"))?;
         sqlx::query("UPDATE deliveries SET payload = ? WHERE message_id = ? AND payload IS NULL")
             .bind(payload)
             .bind(message_id)
@@ -348,7 +361,7 @@ impl SqliteStore {
             .await
             .map(|_| ()),
             Attempt::Retry { at, error } => {
-                let mut tx = pool.begin().await.map_err(q("recording a retry"))?;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(q("recording a retry"))?;
                 let done = sqlx::query(
                     "UPDATE deliveries SET last_attempt_at = ?1, attempts = attempts + 1, last_error = ?2,
                      next_attempt_at = ?3, claimed_at = NULL, owner = NULL
@@ -393,7 +406,7 @@ impl SqliteStore {
                 error,
                 disable_channel,
             } => {
-                let mut tx = pool.begin().await.map_err(q("recording a failure"))?;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(q("recording a failure"))?;
                 sqlx::query(
                     "UPDATE deliveries SET status = 'failed', last_attempt_at = ?1, attempts = attempts + 1,
                      last_error = ?2, claimed_at = NULL, owner = NULL
