@@ -31,7 +31,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// Messages claimed per channel per round.
+/// Most messages claimed per channel per round (fewer when the lease is
+/// short: a channel's messages are sent one after the other, and the last
+/// must still be inside its lease).
 const PER_CHANNEL: usize = 8;
 /// Messages claimed per round, all channels.
 const PER_ROUND: usize = 256;
@@ -148,6 +150,10 @@ async fn run<S: Store>(
     let mut busy: HashSet<String> = HashSet::new();
     let mut deadline: Option<Millis> = None;
     let lease = ms(ctx.cfg.lease);
+    let per_channel = usize::try_from(lease / ms(ctx.cfg.timeout).max(1))
+        .unwrap_or(1)
+        .saturating_sub(1)
+        .clamp(1, PER_CHANNEL);
     loop {
         if stop.is_cancelled() {
             break;
@@ -163,7 +169,7 @@ async fn run<S: Store>(
         let claim_now = deadline.map_or(now, |dl| now.min(dl));
         let claim = ctx
             .store
-            .claim_deliveries(&ctx.owner, claim_now, lease, PER_CHANNEL, PER_ROUND, &skip)
+            .claim_deliveries(&ctx.owner, claim_now, lease, per_channel, PER_ROUND, &skip)
             .await;
         match claim {
             Ok(claimed) => {
