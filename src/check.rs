@@ -580,9 +580,9 @@ async fn content<S: Store>(
     let from_seq = state.last_version.as_ref().map(|v| v.seq);
     let to_seq = from_seq.unwrap_or(0) + 1;
     let mut events = detect::events_for(&verdict, from_seq, to_seq, extracted.title.as_deref());
-    if let (Verdict::Edited(_), Some(prev)) = (&verdict, previous.as_deref()) {
+    if let (Verdict::Edited(d), Some(prev)) = (&verdict, previous.as_deref()) {
         for e in &mut events {
-            detect::annotate_edit(e, prev, &text, &spec.terms);
+            detect::annotate_edit(e, d, prev, &text, &spec.terms);
         }
         // A text seen recently (A → B → A) is a flip-flop, not news.
         let window = i64::try_from(cx.detect.flipflop_window.as_millis()).unwrap_or(i64::MAX);
