@@ -51,7 +51,14 @@ pub async fn run<S: Store>(
     } else {
         spec
     };
-    let rules_hash = spec.rules.fingerprint();
+    let rules_hash = match &spec.listing {
+        Some(l) => {
+            let mut h = blake3::Hasher::new();
+            h.update(&spec.rules.fingerprint()).update(&l.fingerprint());
+            *h.finalize().as_bytes()
+        }
+        None => spec.rules.fingerprint(),
+    };
     // Validators are only trusted when the stored version was made under the
     // same rules, and never while the page is not plainly there (a 304 for
     // a deleted page would hide its return).
@@ -473,6 +480,13 @@ async fn content<S: Store>(
         );
     }
 
+    if let Some(listing) = spec.listing.clone() {
+        return listing_content(
+            cx, spec, state, started_at, f, body_hash, rules_hash, &listing,
+        )
+        .await;
+    }
+
     let (extracted, encoding) = if f.body.len() > INLINE_EXTRACT_LIMIT {
         // The clone is cheap: the body is reference-counted `Bytes`.
         let (rules, f2) = (spec.rules.clone(), f.clone());
@@ -566,9 +580,9 @@ async fn content<S: Store>(
     let from_seq = state.last_version.as_ref().map(|v| v.seq);
     let to_seq = from_seq.unwrap_or(0) + 1;
     let mut events = detect::events_for(&verdict, from_seq, to_seq, extracted.title.as_deref());
-    if let (Verdict::Edited(_), Some(prev)) = (&verdict, previous.as_deref()) {
+    if let (Verdict::Edited(d), Some(prev)) = (&verdict, previous.as_deref()) {
         for e in &mut events {
-            detect::annotate_edit(e, prev, &text, &spec.terms);
+            detect::annotate_edit(e, d, prev, &text, &spec.terms);
         }
         // A text seen recently (A → B → A) is a flip-flop, not news.
         let window = i64::try_from(cx.detect.flipflop_window.as_millis()).unwrap_or(i64::MAX);
@@ -600,40 +614,305 @@ async fn content<S: Store>(
         Verdict::Same => {}
     }
 
+    let title = extracted.title;
+    new_version(
+        spec,
+        state,
+        schedule,
+        started_at,
+        &f,
+        NewText {
+            text: &text,
+            title,
+            encoding,
+            rules_hash,
+            body_hash,
+            seq: to_seq,
+        },
+        events,
+    )
+}
+
+/// A new text for [`new_version`].
+struct NewText<'a> {
+    text: &'a str,
+    title: Option<String>,
+    encoding: &'static str,
+    rules_hash: [u8; 32],
+    body_hash: [u8; 32],
+    seq: i64,
+}
+
+/// The record of a check that found a new text: blobs, version, events.
+fn new_version(
+    spec: &WatchSpec,
+    state: &WatchState,
+    schedule: &ScheduleConfig,
+    started_at: Millis,
+    f: &Fetched,
+    t: NewText<'_>,
+    events: Vec<EventDraft>,
+) -> (CheckRecord, Observation) {
     // The text is compressed against its own body, of which it is mostly a
     // copy. The links are not stored: they are re-derived from the body.
     let blobs = (|| -> std::io::Result<(Blob, Blob)> {
         let body = Blob::compress(&f.body)?;
-        let text = Blob::compress_with(text.as_bytes(), (&body.hash, &f.body))?;
+        let text = Blob::compress_with(t.text.as_bytes(), (&body.hash, &f.body))?;
         Ok((text, body))
     })();
     let (text_blob, body_blob) = match blobs {
         Ok(b) => b,
-        Err(e) => return failed("compress", format!("compression failed: {e}")),
+        Err(e) => {
+            return (
+                processing_failed(
+                    spec,
+                    state,
+                    schedule,
+                    started_at,
+                    f,
+                    "compress",
+                    format!("compression failed: {e}"),
+                ),
+                Observation::Content,
+            );
+        }
+    };
+    let seen = Seen {
+        validators: f.validators.clone(),
+        body_hash: Some(t.body_hash),
+        rules_hash: t.rules_hash,
     };
     let mut r = success(
         spec,
         state.id,
         started_at,
-        &f,
+        f,
         CheckOutcome::NewVersion,
-        seen(body_hash),
+        seen,
     );
     r.state.changed_at = Some(started_at);
     r.prev_version_id = state.last_version.as_ref().map(|v| v.id);
     r.version = Some(NewVersion {
-        seq: to_seq,
+        seq: t.seq,
         text: text_blob,
         body: body_blob,
-        title: extracted.title,
+        title: t.title,
         http_status: f.status,
         final_url: f.final_url.to_string(),
         media_type: f.media_type.clone(),
-        encoding: Some(encoding.to_string()),
-        rules_hash,
+        encoding: Some(t.encoding.to_string()),
+        rules_hash: t.rules_hash,
     });
     r.events = events;
     (r, Observation::Content)
+}
+
+/// A listing: its items are the text; new and withdrawn items are the events.
+#[allow(clippy::too_many_arguments)]
+async fn listing_content<S: Store>(
+    cx: &Context<'_, S>,
+    spec: &WatchSpec,
+    state: &WatchState,
+    started_at: Millis,
+    f: Fetched,
+    body_hash: [u8; 32],
+    rules_hash: [u8; 32],
+    rules: &extract::listing::ListingRules,
+) -> (CheckRecord, Observation) {
+    use extract::listing::{self, Item};
+    let schedule = cx.schedule;
+    let html = matches!(
+        f.media_type.as_str(),
+        "text/html" | "application/xhtml+xml" | ""
+    );
+    let (decoded, enc, _) =
+        fetch::charset::decode(&f.body, f.charset.as_deref(), html, &f.final_url);
+    let items = listing::extract_items(&decoded, &f.media_type, &f.final_url, rules);
+    let title = html.then(|| page_title(&decoded)).flatten();
+    let text = listing::to_text(&items);
+    let text_hash = blob::hash(text.as_bytes());
+    let follow: Vec<crate::store::FollowItem> = if spec.follow {
+        items
+            .iter()
+            .filter_map(|i| {
+                let u = url::Url::parse(&i.url).ok()?;
+                let path = match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_string(),
+                };
+                Some(crate::store::FollowItem {
+                    url: i.url.clone(),
+                    name: format!("{}{}", spec.name, path),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let unchanged = |follow| {
+        let seen = Seen {
+            validators: f.validators.clone(),
+            body_hash: Some(body_hash),
+            rules_hash,
+        };
+        let mut r = success(
+            spec,
+            state.id,
+            started_at,
+            &f,
+            CheckOutcome::Unchanged,
+            seen,
+        );
+        r.follow = follow;
+        (r, Observation::Content)
+    };
+    if state
+        .last_version
+        .as_ref()
+        .is_some_and(|last| last.text_hash == text_hash)
+    {
+        return unchanged(follow);
+    }
+    let prev_items: Option<Vec<Item>> = match &state.last_version {
+        Some(last) => match crate::store::version_text(cx.store, &last.text_hash).await {
+            Ok(t) => Some(listing::from_text(&t)),
+            Err(e) => {
+                tracing::error!("cannot read the last version: {e}");
+                return (
+                    processing_failed(
+                        spec,
+                        state,
+                        schedule,
+                        started_at,
+                        &f,
+                        "store",
+                        e.to_string(),
+                    ),
+                    Observation::Content,
+                );
+            }
+        },
+        None => None,
+    };
+    let from_seq = state.last_version.as_ref().map(|v| v.seq);
+    let to_seq = from_seq.unwrap_or(0) + 1;
+    let item_json = |i: &Item| json!({ "url": i.url, "title": i.title, "date": i.date });
+    let events = match &prev_items {
+        None => vec![EventDraft {
+            kind: EventKind::FirstSeen,
+            data: json!({ "to_version": to_seq, "title": title, "items": items.len() }),
+        }],
+        Some(prev) => {
+            let changes = crate::detect::listing::compare_items(prev, &items);
+            if changes.suspicious_shrink {
+                // Half the list gone at once is a broken page until it
+                // persists; then it is adopted without events.
+                let persisted = state.pending.as_ref().is_some_and(|p| {
+                    p.how == "listing_collapsed"
+                        && p.checks.saturating_add(1) >= cx.detect.confirm_checks
+                });
+                if !persisted {
+                    tracing::warn!(
+                        before = prev.len(),
+                        now = items.len(),
+                        "the listing collapsed; keeping the previous items"
+                    );
+                    let mut r = processing_failed(
+                        spec,
+                        state,
+                        schedule,
+                        started_at,
+                        &f,
+                        "listing_collapsed",
+                        format!(
+                            "the list shrank from {} to {} items",
+                            prev.len(),
+                            items.len()
+                        ),
+                    );
+                    r.outcome = CheckOutcome::HttpError;
+                    return (
+                        r,
+                        Observation::Failed {
+                            class: "listing_collapsed".into(),
+                            http_status: Some(f.status),
+                        },
+                    );
+                }
+                Vec::new()
+            } else {
+                let mut ev = Vec::new();
+                for i in &changes.added {
+                    ev.push(EventDraft {
+                        kind: EventKind::ItemAdded,
+                        data: json!({
+                            "item": item_json(i),
+                            "title": i.title,
+                            "listing_title": title,
+                            "from_version": from_seq,
+                            "to_version": to_seq,
+                        }),
+                    });
+                }
+                for i in &changes.removed {
+                    ev.push(EventDraft {
+                        kind: EventKind::ItemRemoved,
+                        data: json!({
+                            "item": item_json(i),
+                            "title": i.title,
+                            "listing_title": title,
+                            "from_version": from_seq,
+                            "to_version": to_seq,
+                        }),
+                    });
+                }
+                ev
+            }
+        }
+    };
+    tracing::info!(
+        version = to_seq,
+        items = items.len(),
+        events = events.len(),
+        "new listing version"
+    );
+    let (mut r, obs) = new_version(
+        spec,
+        state,
+        schedule,
+        started_at,
+        &f,
+        NewText {
+            text: &text,
+            title,
+            encoding: enc.name(),
+            rules_hash,
+            body_hash,
+            seq: to_seq,
+        },
+        events,
+    );
+    r.follow = follow;
+    (r, obs)
+}
+
+/// The `<title>` of an HTML document, normalized (a listing is not parsed
+/// as a page, so its title is found directly).
+fn page_title(html: &str) -> Option<String> {
+    let head = &html[..html.floor_char_boundary(64 * 1024)];
+    let lower = head.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = start + lower[start..].find('>')? + 1;
+    let end = open_end + lower[open_end..].find("</title")?;
+    let raw = head.get(open_end..end)?;
+    let t: String = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = t
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'");
+    (!t.is_empty()).then_some(t)
 }
 
 /// A 200 answer that is really "gone": a check row, no version.

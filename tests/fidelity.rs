@@ -293,3 +293,161 @@ async fn confirmation_is_scheduled_soon() {
         "next check in {due} ms"
     );
 }
+
+fn index_page(ids: &[u32]) -> String {
+    let mut html = String::from(
+        "<html><head><title>News index</title></head><body><nav><a href=\"/\">Home</a> <a href=\"/about.html\">About</a></nav><main><h1>Latest</h1><ul class=\"news\">",
+    );
+    for id in ids {
+        html.push_str(&format!(
+            "<li><a href=\"/news/{id}.html\">Report number {id} on the provincial harvest</a> <span>2026-01-{:02}</span></li>",
+            (*id % 28) + 1
+        ));
+    }
+    html.push_str(
+        "</ul></main><footer><a href=\"/contact.html\">Contact</a></footer></body></html>",
+    );
+    html
+}
+
+#[tokio::test]
+async fn listing_items_added_removed_and_followed() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let paras = seed_paragraphs();
+    let p: Vec<&str> = paras.iter().map(String::as_str).collect();
+    for id in 1..=8 {
+        site.set_html(
+            &format!("/news/{id}.html"),
+            seed_article(&format!("Report {id}"), &p, 0),
+        );
+    }
+    site.set_html("/", index_page(&[5, 4, 3, 2, 1]));
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"index\"\nurl = \"{}\"\nkind = \"listing\"\nfollow = true\n\n[[watch]]\nname = \"n1\"\nurl = \"{}\"\n",
+            site.url("/"),
+            site.url("/news/1.html")
+        ),
+    );
+    let r = run_once(&cfg).await;
+    // The index and n1, then the four items not yet watched, in the same run.
+    assert_eq!(r.checks, 6, "{r:?}");
+    assert_eq!(kinds(&cfg, "index").await, vec![EventKind::FirstSeen]);
+    let store = open_store(&cfg).await;
+    let followed = store
+        .find_watch("index/news/5.html")
+        .await
+        .expect("find")
+        .expect("followed");
+    assert!(followed.tags.contains(&"index".to_string()), "{followed:?}");
+    assert!(
+        store
+            .find_watch("index/news/1.html")
+            .await
+            .expect("find")
+            .is_none(),
+        "n1 is watched already"
+    );
+    store.close().await;
+
+    // Two new items on top, item 3 withdrawn from the middle, item 1 ages off.
+    site.set_html("/", index_page(&[7, 6, 5, 4, 2]));
+    run_once(&cfg).await;
+    let ev = events(&cfg, "index").await;
+    let added: Vec<&str> = ev
+        .iter()
+        .filter(|e| e.kind == EventKind::ItemAdded)
+        .filter_map(|e| e.data["item"]["url"].as_str())
+        .collect();
+    assert_eq!(
+        added,
+        vec![site.url("/news/7.html"), site.url("/news/6.html")]
+    );
+    let removed: Vec<&str> = ev
+        .iter()
+        .filter(|e| e.kind == EventKind::ItemRemoved)
+        .filter_map(|e| e.data["item"]["url"].as_str())
+        .collect();
+    assert_eq!(
+        removed,
+        vec![site.url("/news/3.html")],
+        "item 1 aged off: no event"
+    );
+    assert_eq!(
+        kinds(&cfg, "index/news/7.html").await,
+        vec![EventKind::FirstSeen]
+    );
+
+    // A followed page's edit is caught like any other.
+    let edited: Vec<String> = paras
+        .iter()
+        .map(|l| l.replace("Kim Jong Un", "the leader"))
+        .collect();
+    let e: Vec<&str> = edited.iter().map(String::as_str).collect();
+    site.set_html("/news/7.html", seed_article("Report 7", &e, 0));
+    run_once(&cfg).await;
+    assert_eq!(
+        kinds(&cfg, "index/news/7.html").await,
+        vec![EventKind::FirstSeen, EventKind::Edited]
+    );
+
+    // A broken index (one item left) is a fault, not four removals.
+    site.set_html("/", index_page(&[7]));
+    run_once(&cfg).await;
+    let n = events(&cfg, "index").await.len();
+    site.set_html("/", index_page(&[7, 6, 5, 4, 2]));
+    run_once(&cfg).await;
+    assert_eq!(
+        events(&cfg, "index").await.len(),
+        n,
+        "the list came back: nothing to say"
+    );
+}
+
+#[tokio::test]
+async fn rss_feed_is_a_listing() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let feed = |ids: &[u32]| {
+        let mut x = String::from(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Feed</title>",
+        );
+        for id in ids {
+            x.push_str(&format!(
+                "<item><title>Story {id}</title><link>{}</link><pubDate>Mon, 0{id} Jan 2026 10:00:00 GMT</pubDate></item>",
+                site.url(&format!("/s/{id}.html"))
+            ));
+        }
+        x.push_str("</channel></rss>");
+        x
+    };
+    site.set(
+        "/feed.xml",
+        Page {
+            content_type: "application/rss+xml".into(),
+            ..Page::html(feed(&[3, 2, 1]))
+        },
+    );
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"feed\"\nurl = \"{}\"\nkind = \"listing\"\n",
+            site.url("/feed.xml")
+        ),
+    );
+    run_once(&cfg).await;
+    site.set(
+        "/feed.xml",
+        Page {
+            content_type: "application/rss+xml".into(),
+            ..Page::html(feed(&[4, 3, 2, 1]))
+        },
+    );
+    run_once(&cfg).await;
+    let ev = events(&cfg, "feed").await;
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[1].kind, EventKind::ItemAdded);
+    assert_eq!(ev[1].data["item"]["title"], "Story 4");
+}

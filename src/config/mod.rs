@@ -198,6 +198,8 @@ pub struct WatchSpec {
     pub terms: Vec<String>,
     pub retention: Retention,
     pub paused: bool,
+    /// A listing's item rules (`None` for a page).
+    pub listing: Option<Arc<crate::extract::listing::ListingRules>>,
     /// For a watch created by following a listing: when it was created.
     /// Such a watch is checked often while young (see [`FollowConfig`]).
     pub born: Option<crate::model::Millis>,
@@ -241,6 +243,7 @@ impl WatchSpec {
             terms: self.terms.clone(),
             retention: self.retention,
             paused: false,
+            listing: None,
             born: Some(born),
         }
     }

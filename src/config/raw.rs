@@ -145,6 +145,10 @@ pub struct RawWatch {
     pub url: Option<S>,
     pub kind: Option<S>,
     pub follow: Option<bool>,
+    /// Listings: the CSS selector of the items.
+    pub items: Option<S>,
+    /// Listings: item URLs must match this regex.
+    pub item_url: Option<S>,
     pub interval: Option<S>,
     #[serde(default)]
     pub tags: Vec<S>,

@@ -895,6 +895,7 @@ impl Validator<'_> {
             }
         }
         let rules = self.rules(w);
+        let listing = self.listing_rules(w, kind, &name);
         let terms = match &w.terms {
             Some(t) => t.iter().map(|s| s.get_ref().clone()).collect(),
             None => d.terms.clone(),
@@ -935,12 +936,52 @@ impl Validator<'_> {
                 keep_for,
             },
             paused: w.paused.unwrap_or(false),
+            listing,
             born: None,
         })
     }
 
     /// Compiles a watch's rules; identical rules are compiled once and
     /// shared (a hundred thousand watches without selectors share one).
+    /// A listing's item rules; `items`/`item_url` on a page are an error.
+    fn listing_rules(
+        &mut self,
+        w: &raw::RawWatch,
+        kind: WatchKind,
+        name: &str,
+    ) -> Option<Arc<crate::extract::listing::ListingRules>> {
+        use crate::extract::listing::{ListingError, ListingRules};
+        if kind != WatchKind::Listing {
+            for key in [&w.items, &w.item_url].into_iter().flatten() {
+                self.err(
+                    key.span(),
+                    format!("watch `{name}` sets listing rules but is not a listing"),
+                    "add kind = \"listing\", or remove `items` / `item_url`",
+                );
+            }
+            return None;
+        }
+        let items = w.items.as_ref().map(|s| s.get_ref().as_str());
+        let item_url = w.item_url.as_ref().map(|s| s.get_ref().as_str());
+        match ListingRules::new(items, item_url) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                let (span, hint) = match &e {
+                    ListingError::Selector(..) => (
+                        w.items.as_ref().map(|s| s.span()),
+                        "e.g. items = \"ul.news > li\"",
+                    ),
+                    ListingError::Regex(..) => (
+                        w.item_url.as_ref().map(|s| s.span()),
+                        "e.g. item_url = \"/article/[0-9]+\"",
+                    ),
+                };
+                self.err(span.unwrap_or(0..0), e.to_string(), hint);
+                Some(Arc::new(ListingRules::default()))
+            }
+        }
+    }
+
     fn rules(&mut self, w: &raw::RawWatch) -> Arc<crate::extract::Rules> {
         let key = (
             w.select.as_ref().map(|s| s.get_ref().clone()),

@@ -16,7 +16,7 @@
 //!   gives for a URL that certainly does not exist (a random sibling URL,
 //!   probed by the check).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use url::Url;
 
 /// Where a redirect led, compared with the watched URL.
@@ -224,7 +224,22 @@ pub fn similarity(a: &str, b: &str) -> f32 {
     if a == b {
         return 1.0;
     }
-    let mut counts: HashMap<(&str, &str), i32> = HashMap::new();
+    // Most changes leave long equal runs at both ends: their share of the
+    // bytes is a lower bound of the similarity, found with two memcmps.
+    let pre = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    let room = a.len().min(b.len()) - pre;
+    let suf = a
+        .bytes()
+        .rev()
+        .zip(b.bytes().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let shared = (2 * (pre + suf)) as f32 / (a.len() + b.len()) as f32;
+    if shared >= SAME_PAGE_AT {
+        return shared;
+    }
+    let mut counts: HashMap<(&str, &str), i32> = HashMap::default();
     let mut na = 0usize;
     for p in pairs(a) {
         *counts.entry(p).or_default() += 1;

@@ -125,7 +125,13 @@ pub fn terms_in(terms: &[String], text: &str) -> Vec<String> {
 /// it removed or added, and whether the change is *boring* (only
 /// punctuation, letter case or dates and times changed). Boring edits are
 /// stored like any other and alerted only to subscriptions that ask.
-pub fn annotate_edit(event: &mut EventDraft, old: &str, new: &str, terms: &[String]) {
+pub fn annotate_edit(
+    event: &mut EventDraft,
+    diff: &diff::Diff,
+    old: &str,
+    new: &str,
+    terms: &[String],
+) {
     let Some(obj) = event.data.as_object_mut() else {
         return;
     };
@@ -136,13 +142,48 @@ pub fn annotate_edit(event: &mut EventDraft, old: &str, new: &str, terms: &[Stri
         obj.insert("terms_removed".into(), json!(removed));
         obj.insert("terms_added".into(), json!(added));
     }
-    if let Some(why) = boring(old, new) {
+    // Equal lines are equal: only the changed ones can be boring or not.
+    let changed = |op: diff::Op| -> String {
+        let mut s = String::new();
+        for l in diff
+            .hunks
+            .iter()
+            .flat_map(|h| &h.lines)
+            .filter(|l| l.op == op)
+        {
+            s.push_str(&l.text());
+            s.push('\n');
+        }
+        s
+    };
+    if let Some(why) = boring(&changed(diff::Op::Delete), &changed(diff::Op::Insert)) {
         obj.insert("boring".into(), json!(why));
     }
 }
 
 /// Why a change between two texts is not worth an alert, if it is not.
 pub fn boring(old: &str, new: &str) -> Option<&'static str> {
+    // The equal ends are cut off (with a margin, so that a date across
+    // the cut stays whole): both tests below only look at what differs.
+    const MARGIN: usize = 64;
+    let pre = old
+        .bytes()
+        .zip(new.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let room = old.len().min(new.len()) - pre;
+    let suf = old
+        .bytes()
+        .rev()
+        .zip(new.bytes().rev())
+        .take(room)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let start = old.floor_char_boundary(pre.saturating_sub(MARGIN));
+    let (old, new) = (
+        &old[start..old.ceil_char_boundary((old.len() - suf + MARGIN).min(old.len()))],
+        &new[start..new.ceil_char_boundary((new.len() - suf + MARGIN).min(new.len()))],
+    );
     let letters = |s: &str| -> String {
         s.chars()
             .filter(|c| c.is_alphanumeric())
@@ -169,7 +210,7 @@ fn date_pattern() -> Option<&'static regex::Regex> {
         let month = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?";
         let day = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?";
         let pattern = format!(
-            r"(?i)\b\d{{1,4}}[-/.]\d{{1,2}}[-/.]\d{{1,4}}(?:[t ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\.\d+)?(?:z|[+-]\d{{2}}:?\d{{2}})?)?\b|\b\d{{1,2}}:\d{{2}}(?::\d{{2}})?\s*(?:am|pm|utc|gmt|kst)?\b|\b{month}\s+\d{{1,2}}(?:st|nd|rd|th)?,?(?:\s+\d{{4}})?|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{month}(?:,?\s+\d{{4}})?|\b{day}\b|\d{{4}}\s*[년年]\s*\d{{1,2}}\s*[월月]\s*\d{{1,2}}\s*[일日]?|\d{{1,2}}\s*[월月]\s*\d{{1,2}}\s*[일日]"
+            r"(?i)(?-u:\b)\d{{1,4}}[-/.]\d{{1,2}}[-/.]\d{{1,4}}(?:[t ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\.\d+)?(?:z|[+-]\d{{2}}:?\d{{2}})?)?(?-u:\b)|(?-u:\b)\d{{1,2}}:\d{{2}}(?::\d{{2}})?\s*(?:am|pm|utc|gmt|kst)?(?-u:\b)|(?-u:\b){month}\s+\d{{1,2}}(?:st|nd|rd|th)?,?(?:\s+\d{{4}})?|(?-u:\b)\d{{1,2}}(?:st|nd|rd|th)?\s+{month}(?:,?\s+\d{{4}})?|(?-u:\b){day}(?-u:\b)|\d{{4}}\s*[년年]\s*\d{{1,2}}\s*[월月]\s*\d{{1,2}}\s*[일日]?|\d{{1,2}}\s*[월月]\s*\d{{1,2}}\s*[일日]"
         );
         // A constant pattern (a test proves it compiles).
         regex::Regex::new(&pattern).ok()
@@ -203,6 +244,9 @@ mod tests {
     fn terms_are_annotated() {
         let v = compare(Some("Kim met Jang Song Thaek."), "Kim met the delegation.");
         let mut ev = events_for(&v, Some(1), 2, None);
+        let Verdict::Edited(d) = &v else {
+            panic!("an edit")
+        };
         let terms = vec![
             "jang song thaek".to_string(),
             "Kim".to_string(),
@@ -210,6 +254,7 @@ mod tests {
         ];
         annotate_edit(
             &mut ev[0],
+            d,
             "Kim met Jang Song Thaek.",
             "Kim met the delegation.",
             &terms,

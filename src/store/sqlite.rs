@@ -199,7 +199,7 @@ impl Store for SqliteStore {
         let now = crate::model::now_millis();
         let mut tx = self
             .pool
-            .begin()
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(q("starting the watch sync"))?;
         // Rows are streamed, not collected: 100,000 watches must not mean
@@ -351,7 +351,11 @@ impl Store for SqliteStore {
         // A batch is a handful of multi-row statements, whatever its size:
         // the writer is one sequential pipeline, so statements, not rows,
         // are what it pays for.
-        let mut tx = self.pool.begin().await.map_err(q("starting a commit"))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(q("starting a commit"))?;
         let mut seen_blobs = std::collections::HashSet::new();
         let blobs: Vec<&Blob> = records
             .iter()
@@ -545,7 +549,9 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<Vec<WatchState>> {
         let e = || q("following a listing");
-        let mut tx = self.pool.begin().await.map_err(e())?;
+        // IMMEDIATE: this transaction reads before it writes, and a
+        // deferred one could not upgrade its lock while the writer commits.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(e())?;
         let have: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM watches WHERE parent_id = ? AND source = 'follow'",
         )
@@ -691,7 +697,11 @@ impl Store for SqliteStore {
         if retention == Retention::default() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin().await.map_err(q("starting retention"))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(q("starting retention"))?;
         let newest: Option<i64> =
             sqlx::query_scalar("SELECT MAX(seq) FROM versions WHERE watch_id = ?")
                 .bind(watch_id)
