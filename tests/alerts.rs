@@ -1075,3 +1075,83 @@ async fn the_daemon_delivers_and_a_graceful_stop_loses_no_claimed_delivery() {
     assert_eq!(header(&got[0], "webhook-id"), header(&got[1], "webhook-id"));
     verify(&got[1]);
 }
+
+/// Many deletions on one host: the first `incident_threshold` are alerted
+/// one by one, then one `incident.opened` stands for the rest; every
+/// deletion is still stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_deletions_on_one_host_are_one_incident() {
+    let hook = Hook::start(&[]).await;
+    let site = TestSite::start().await;
+    let mut watches = String::new();
+    for i in 0..5 {
+        site.set_html(
+            &format!("/a{i}.html"),
+            article(
+                &format!("Story {i}"),
+                "Kim Jong Un met the delegation today.",
+            ),
+        );
+        watches.push_str(&watch(
+            &format!("a{i}"),
+            &site.url(&format!("/a{i}.html")),
+            "",
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[detect]\nincident_threshold = 2\nincident_window = \"1h\"\n\n{watches}\n{}\n[[subscription]]\nchannel = \"hook\"\nwatches = \"*\"\n",
+            hook_channel("hook", &hook, "")
+        ),
+    );
+    run_once(&cfg).await;
+    for i in 0..5 {
+        site.remove(&format!("/a{i}.html"));
+    }
+    run_once(&cfg).await; // first sighting
+    run_once(&cfg).await; // confirmed: five deletions at once
+    let got = hook.wait_for(3, Duration::from_secs(5)).await;
+    let types: Vec<String> = got
+        .iter()
+        .map(|g| verify(g)["type"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        types.iter().filter(|t| *t == "page.deleted").count(),
+        2,
+        "{types:?}"
+    );
+    assert_eq!(
+        types.iter().filter(|t| *t == "incident.opened").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(got.len(), 3, "{types:?}");
+    let incident = got
+        .iter()
+        .map(verify)
+        .find(|b| b["type"] == "incident.opened")
+        .expect("incident");
+    assert_eq!(incident["data"]["event"]["host"], "127.0.0.1", "{incident}");
+    assert_eq!(incident["data"]["event"]["deleted"], 5, "{incident}");
+    assert_schema(&incident);
+    let store = open_store(&cfg).await;
+    let mut deleted = 0;
+    for i in 0..5 {
+        let w = store
+            .find_watch(&format!("a{i}"))
+            .await
+            .expect("find")
+            .expect("w");
+        deleted += store
+            .events(w.id, 10)
+            .await
+            .expect("events")
+            .iter()
+            .filter(|e| e.kind == palimpsest::model::EventKind::Deleted)
+            .count();
+    }
+    store.close().await;
+    assert_eq!(deleted, 5, "every deletion is stored");
+}

@@ -102,7 +102,15 @@ pub async fn start<S: Store>(
     shutdown: &CancellationToken,
 ) -> Result<Option<Worker>, NotifyError> {
     store
-        .sync_notify(&super::channel_defs(cfg), &super::subscription_defs(cfg))
+        .sync_notify(
+            &super::channel_defs(cfg),
+            &super::subscription_defs(cfg),
+            crate::store::outbox::IncidentRule {
+                threshold: cfg.detect.incident_threshold,
+                window_ms: i64::try_from(cfg.detect.incident_window.as_millis())
+                    .unwrap_or(i64::MAX),
+            },
+        )
         .await?;
     if cfg.channels.is_empty() {
         return Ok(None);

@@ -352,6 +352,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         channels: &[ChannelDef<'_>],
         subscriptions: &[SubscriptionDef<'_>],
+        incident: outbox::IncidentRule,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Claims due messages for `owner` (a lease until `now + lease_ms`):

@@ -69,6 +69,24 @@ impl SubscriptionDef<'_> {
     }
 }
 
+/// Many deletions on one host in a short time are one story: past
+/// `threshold` deletions within `window_ms`, the next opens one `incident`
+/// event, alerted instead of each deletion (every deletion is still stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentRule {
+    pub threshold: u32,
+    pub window_ms: i64,
+}
+
+impl Default for IncidentRule {
+    fn default() -> Self {
+        IncidentRule {
+            threshold: crate::config::defaults::INCIDENT_THRESHOLD as u32,
+            window_ms: crate::config::defaults::INCIDENT_WINDOW.as_millis() as i64,
+        }
+    }
+}
+
 pub fn digest_str(d: Digest) -> &'static str {
     match d {
         Digest::Off => "off",

@@ -24,6 +24,8 @@ pub struct SqliteStore {
     /// Set by `sync_notify` when subscriptions exist: only then does a
     /// commit write delivery rows (a batch costs nothing extra otherwise).
     pub(super) notify: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// When deletions on one host become one incident (set by `sync_notify`).
+    incident: std::sync::Arc<std::sync::Mutex<super::outbox::IncidentRule>>,
 }
 
 fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -88,6 +90,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             notify: Default::default(),
+            incident: Default::default(),
         })
     }
 
@@ -451,8 +454,13 @@ impl Store for SqliteStore {
         }
         // Alerts: the delivery rows of these events, in the same transaction.
         if !events.is_empty() && self.notify.load(std::sync::atomic::Ordering::Acquire) {
-            super::sqlite_outbox::enqueue(&mut tx, events.len(), crate::model::now_millis())
-                .await?;
+            let now = crate::model::now_millis();
+            let mut n = events.len();
+            if events.iter().any(|(_, e)| e.kind == EventKind::Deleted) {
+                let rule = self.incident.lock().map(|r| *r).unwrap_or_default();
+                n += fold_incidents(&mut tx, n, now, rule).await?;
+            }
+            super::sqlite_outbox::enqueue(&mut tx, n, now).await?;
         }
         tx.commit().await.map_err(q("committing checks"))?;
         Ok(records
@@ -769,7 +777,11 @@ impl Store for SqliteStore {
         &self,
         channels: &[ChannelDef<'_>],
         subscriptions: &[SubscriptionDef<'_>],
+        incident: super::outbox::IncidentRule,
     ) -> Result<()> {
+        if let Ok(mut rule) = self.incident.lock() {
+            *rule = incident;
+        }
         self.outbox_sync(channels, subscriptions).await
     }
 
@@ -942,6 +954,109 @@ async fn update_watches(tx: &mut Tx<'_>, chunk: &[&CheckRecord]) -> Result<()> {
         .await
         .map_err(q("updating watch states"))?;
     Ok(())
+}
+
+/// The host part of a URL, lower case (`None` for a URL that does not parse).
+fn host_of(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+}
+
+/// Groups deletions into incidents before deliveries are written: a
+/// `deleted` event of this batch on a host with more than the threshold of
+/// deletions within the window is marked `incident` (stored, not alerted),
+/// and the first such event opens one `incident` event for the host and the
+/// window, which is alerted instead. Returns how many incident events were
+/// added (they are the newest rows, like the batch's own events).
+async fn fold_incidents(
+    tx: &mut Tx<'_>,
+    n_events: usize,
+    now: Millis,
+    rule: super::outbox::IncidentRule,
+) -> Result<usize> {
+    let e = || q("grouping deletions into incidents");
+    let since = now.saturating_sub(rule.window_ms);
+    let batch: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT e.id, e.watch_id, w.url FROM events e JOIN watches w ON w.id = e.watch_id
+         WHERE e.id > (SELECT MAX(id) FROM events) - ? AND e.kind = 'deleted' ORDER BY e.id",
+    )
+    .bind(i64::try_from(n_events).unwrap_or(i64::MAX))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(e())?;
+    let mut by_host: std::collections::BTreeMap<String, Vec<(i64, i64)>> = Default::default();
+    for (id, watch, url) in batch {
+        if let Some(h) = host_of(&url) {
+            by_host.entry(h).or_default().push((id, watch));
+        }
+    }
+    let mut opened = 0;
+    for (host, ids) in by_host {
+        // Every deletion of this host in the window, oldest first.
+        let recent: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT e.id, w.url FROM events e JOIN watches w ON w.id = e.watch_id
+             WHERE e.kind = 'deleted' AND e.created_at >= ? ORDER BY e.id",
+        )
+        .bind(since)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(e())?;
+        let recent: Vec<(i64, String)> = recent
+            .into_iter()
+            .filter(|(_, u)| host_of(u).as_deref() == Some(host.as_str()))
+            .collect();
+        let limit = usize::try_from(rule.threshold).unwrap_or(usize::MAX);
+        // The deletions past the threshold are folded into the incident.
+        let folded: Vec<i64> = recent
+            .iter()
+            .skip(limit)
+            .map(|(id, _)| *id)
+            .filter(|id| ids.iter().any(|(b, _)| b == id))
+            .collect();
+        if folded.is_empty() {
+            continue;
+        }
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM events WHERE kind = 'incident' AND created_at >= ?
+             AND json_valid(data) AND json_extract(data, '$.host') = ? LIMIT 1",
+        )
+        .bind(since)
+        .bind(&host)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(e())?;
+        for id in &folded {
+            sqlx::query("UPDATE events SET data = json_set(CASE WHEN json_valid(data) THEN data ELSE '{}' END, '$.incident', ?) WHERE id = ?")
+                .bind(&host)
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(e())?;
+        }
+        if open.is_none() {
+            let examples: Vec<&str> = recent.iter().take(5).map(|(_, u)| u.as_str()).collect();
+            let data = serde_json::json!({
+                "host": host,
+                "deleted": recent.len(),
+                "threshold": rule.threshold,
+                "window_minutes": rule.window_ms / 60_000,
+                "examples": examples,
+                "since": crate::model::format_millis(since),
+            });
+            let watch = ids.first().map(|(_, w)| *w).unwrap_or_default();
+            sqlx::query("INSERT INTO events (watch_id, kind, created_at, data) VALUES (?, 'incident', ?, ?)")
+                .bind(watch)
+                .bind(now)
+                .bind(data.to_string())
+                .execute(&mut **tx)
+                .await
+                .map_err(e())?;
+            tracing::warn!(host = %host, deleted = recent.len(), "incident: many deletions on one host");
+            opened += 1;
+        }
+    }
+    Ok(opened)
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ pub(super) async fn enqueue(tx: &mut SqliteConnection, n_events: usize, now: Mil
          WHERE e.id > (SELECT MAX(id) FROM events) - ?2
            AND EXISTS (SELECT 1 FROM json_each(s.kinds) k WHERE k.value = e.kind)
            AND (s.boring = 1 OR NOT json_valid(e.data) OR json_extract(e.data, '$.boring') IS NULL)
+           AND (e.kind != 'deleted' OR NOT json_valid(e.data) OR json_extract(e.data, '$.incident') IS NULL)
            AND (s.selector = 'all'
                 OR (s.selector = 'tag' AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(w.tags) THEN w.tags ELSE '[]' END) t WHERE t.value = s.tag))
                 OR (s.selector = 'names' AND EXISTS (SELECT 1 FROM json_each(s.names) n WHERE n.value = w.name)))
@@ -621,7 +622,7 @@ mod tests {
             },
         ];
         store
-            .sync_notify(&channels, &subs)
+            .sync_notify(&channels, &subs, Default::default())
             .await
             .expect("sync notify");
         let mut boring = record(a, EventKind::Edited);
