@@ -27,8 +27,9 @@
 //! A broken or half-rendered page (an error page answered with 200, an
 //! empty template, a cut-off feed) shows few or none of its items. Taken
 //! at face value it would remove everything below the survivors, and its
-//! return would re-add everything. So when the list **shrinks to less than
-//! half its previous length and more than half of the previous items are
+//! return would re-add everything. So when the list **comes back empty**,
+//! or (for a previous list of four items or more) **shrinks to less than
+//! half its previous length while more than half of the previous items are
 //! gone**, [`ItemChanges::suspicious_shrink`] is set and `added` and
 //! `removed` are left **empty**. The caller should treat the check like a
 //! fault: keep the previous list as the one to compare with, and adopt the
@@ -41,6 +42,10 @@
 use crate::extract::listing::{Item, date_key};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
+
+/// Lists shorter than this are not judged by the half-gone rule: losing two
+/// of three items is as likely an edit as a fault. An empty list always is.
+const MIN_SHRINK_LIST: usize = 4;
 
 /// What changed between two lists of items.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -76,7 +81,11 @@ pub fn compare_items(prev: &[Item], now: &[Item]) -> ItemChanges {
     let gone: Vec<usize> = (0..prev.len())
         .filter(|&i| !now_urls.contains(prev[i].url.as_str()))
         .collect();
-    if now.len() * 2 < prev.len() && gone.len() * 2 > prev.len() {
+    let collapsed = now.is_empty()
+        || (prev.len() >= MIN_SHRINK_LIST
+            && now.len() * 2 < prev.len()
+            && gone.len() * 2 > prev.len());
+    if collapsed {
         return ItemChanges {
             suspicious_shrink: true,
             ..ItemChanges::default()
@@ -274,6 +283,15 @@ mod tests {
             assert!(c.suspicious_shrink, "{now:?}");
             assert!(c.is_empty());
         }
+        // Small lists: empty is suspicious, losing two of three is an edit.
+        let c = compare_items(&list(3, 1), &[]);
+        assert!(c.suspicious_shrink);
+        let c = compare_items(&list(3, 1), &[it(1)]);
+        assert!(!c.suspicious_shrink);
+        assert_eq!(
+            urls(&c.removed),
+            vec!["http://e.org/a/3.html", "http://e.org/a/2.html"]
+        );
         // Half of the list left, the older half: still ageing, not suspicious.
         assert!(!compare_items(&prev, &list(20, 11)).suspicious_shrink);
         // A full rotation of the same length is not a shrink.

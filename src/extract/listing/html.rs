@@ -17,9 +17,10 @@
 //!    `pager`, `toolbar`, ...) contribute no candidates. So do a
 //!    `<header>`/`<footer>` (or an element named `header`, `footer`,
 //!    `masthead`) of the *page*: one that is not inside an `<article>`,
-//!    `<section>`, `<main>` or `<li>` and whose parent is not one of
-//!    several same-class siblings (a `div.post` with its own `<header>` is
-//!    an item, not the page's header). A name that also says content
+//!    `<section>`, `<main>` or `<li>` and that is not repeated (its parent
+//!    has no sibling of the same tag and class with the same kind of child:
+//!    a `div.post` with its own `<header>` is an item, not the page's
+//!    header). A name that also says content
 //!    (`entry-header`, `card-footer`) is not the page's.
 //! 3. **Secondary regions.** Links in `<aside>`, `role="complementary"`
 //!    and elements named `sidebar`, `related`, `popular`, `trending`,
@@ -415,23 +416,24 @@ fn name_tokens(e: &Element) -> Vec<String> {
     out
 }
 
-/// True when the parent of `node` has a sibling of the same tag and class:
-/// `node` then belongs to one of several repeated items.
+/// True when `node` is one of a repeated structure: its parent has a
+/// sibling of the same tag and class that has a child of `node`'s own tag
+/// and class (`div.post > header`, again and again).
 fn parent_repeats(node: NodeRef<'_, Node>) -> bool {
-    let Some(parent) = node.parent() else {
+    let (Some(parent), Node::Element(ne)) = (node.parent(), node.value()) else {
         return false;
     };
     let Node::Element(pe) = parent.value() else {
         return false;
     };
-    let Some(class) = pe.attr("class").filter(|c| !c.trim().is_empty()) else {
-        return false;
-    };
-    let same = |n: NodeRef<'_, Node>| match n.value() {
-        Node::Element(se) => se.name() == pe.name() && se.attr("class") == Some(class),
+    let same_kind = |n: &NodeRef<'_, Node>, like: &Element| match n.value() {
+        Node::Element(e) => e.name() == like.name() && e.attr("class") == like.attr("class"),
         _ => false,
     };
-    parent.prev_siblings().any(same) || parent.next_siblings().any(same)
+    let repeats = |sibling: NodeRef<'_, Node>| {
+        same_kind(&sibling, pe) && sibling.children().any(|c| same_kind(&c, ne))
+    };
+    parent.prev_siblings().any(repeats) || parent.next_siblings().any(repeats)
 }
 
 /// The link text's weight in a group's score (module docs, step 5).
@@ -934,6 +936,19 @@ mod tests {
     }
 
     #[test]
+    fn repeated_item_headers_are_not_page_chrome() {
+        let html = r#"<body><div class="header"><a href="/a/9">Site promo headline here</a><a href="/a/8">Another promo headline</a></div>
+<div><div class="header"><a href="/a/3">Third article headline</a></div><p>Teaser.</p></div>
+<div><div class="header"><a href="/a/2">Second article headline</a></div><p>Teaser.</p></div>
+<div><div class="header"><a href="/a/1">First article headline</a></div><p>Teaser.</p></div>
+</body>"#;
+        assert_eq!(
+            paths(&items(html, "https://e.org/")),
+            vec!["/a/3", "/a/2", "/a/1"]
+        );
+    }
+
+    #[test]
     fn selector_rules() {
         let rules = ListingRules::new(Some("div.post"), None).expect("rules");
         let got = items_at(BLOG, "https://www.example.org/news/", &rules);
@@ -1012,6 +1027,43 @@ mod tests {
         );
         assert_eq!(got[0].title.as_deref(), Some("장성택 동지의 현지지도"));
         assert_eq!(got[1].date.as_deref(), Some("2026-01-29"));
+    }
+
+    /// The simulator's index in another layout: unnamed table cells, the
+    /// "More Articles" box before the list, a per-request counter and an
+    /// "updated N minutes ago" line.
+    #[test]
+    fn table_layout_with_sidebar_first() {
+        let mut html = String::from(
+            r#"<html><body><table width="100%"><tr><td colspan="2"><a href="/"><img src="/logo.gif" alt="Naenara Daily"></a>
+<a href="/en/politics/">Politics</a> | <a href="/en/economy/">Economy</a> | <a href="/kp/">조선어</a></td></tr>
+<tr><td width="30%"><b>More Articles</b><table>"#,
+        );
+        for id in (31..=40).rev() {
+            html.push_str(&format!(
+                r#"<tr><td><a href="/en/article/{id}.html">Short headline {id}</a><br><font size="1">Teaser {id}</font></td></tr>"#
+            ));
+        }
+        html.push_str(r#"</table></td><td><p>Updated 3 minutes ago</p><table>"#);
+        for id in (20..=40).rev().filter(|&n| n != 29) {
+            let day = 24 + (id - 20) / 3;
+            html.push_str(&format!(
+                r#"<tr><td><a href="/en/article/{id}.html">Headline of article number {id}</a></td><td>2026-01-{day:02}</td></tr>
+<tr><td colspan="2">Teaser text of article {id}, views {}</td></tr>"#,
+                id * 37
+            ));
+        }
+        html.push_str(r#"</table></td></tr><tr><td colspan="2">Visitors: 48211 · (c) 2026</td></tr></table></body></html>"#);
+        let got = items(&html, "http://127.0.0.1:18801/");
+        let want: Vec<u32> = (20..=40).rev().filter(|&n| n != 29).collect();
+        assert_eq!(paths(&got), article_paths(want));
+        // The first occurrence (the box) gives the item; its date is absent there.
+        assert_eq!(got[0].title.as_deref(), Some("Short headline 40"));
+        assert_eq!(
+            got[15].title.as_deref(),
+            Some("Headline of article number 24")
+        );
+        assert_eq!(got[15].date.as_deref(), Some("2026-01-25"));
     }
 
     #[test]
