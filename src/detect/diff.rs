@@ -203,8 +203,15 @@ impl Line {
 /// O(words). Unrelated sentences share common words but few word pairs, so
 /// this separates "the same paragraph, edited" from "another paragraph".
 fn word_overlap(a: &str, b: &str) -> f32 {
-    fn pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
-        let mut words = s.split_whitespace();
+    word_pair_dice(a, b, usize::MAX)
+}
+
+/// The Dice coefficient of the word-pair multisets of `a` and `b`, over at
+/// most their first `max_words` words.
+pub(crate) fn word_pair_dice(a: &str, b: &str, max_words: usize) -> f32 {
+    let pairs = |s| pairs_of(s, max_words);
+    fn pairs_of(s: &str, max_words: usize) -> impl Iterator<Item = (&str, &str)> {
+        let mut words = s.split_whitespace().take(max_words);
         let mut prev = words.next().unwrap_or("");
         std::iter::once(("", prev)).chain(std::iter::from_fn(move || {
             let w = words.next()?;
@@ -388,27 +395,33 @@ fn word_pair(a: &str, b: &str, deadline: Instant) -> (Line, Line) {
 /// The byte lengths of the longest common prefix that ends just after a
 /// whitespace character and the longest common suffix that starts with
 /// one; they never overlap.
+/// The lengths of the longest equal prefix and of the longest equal suffix
+/// of two byte strings; they never overlap.
+pub(crate) fn equal_ends(a: &[u8], b: &[u8]) -> (usize, usize) {
+    let pre = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let room = a.len().min(b.len()) - pre;
+    let suf = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    (pre, suf)
+}
+
 fn common_affixes(a: &str, b: &str) -> (usize, usize) {
-    let (ab, bb) = (a.as_bytes(), b.as_bytes());
-    let same = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
-    // Back to just after the last whitespace of the common part. ASCII
-    // whitespace bytes never occur inside a multi-byte UTF-8 sequence, so
-    // every cut is on a character boundary.
+    let ab = a.as_bytes();
+    let (same, same_end) = equal_ends(ab, b.as_bytes());
+    // Back to just after the last whitespace of the common head, forward to
+    // the first whitespace of the common tail. ASCII whitespace bytes never
+    // occur inside a multi-byte UTF-8 sequence, so every cut is on a
+    // character boundary.
     let pre = ab[..same]
         .iter()
         .rposition(u8::is_ascii_whitespace)
         .map_or(0, |i| i + 1);
-    let room = ab.len().min(bb.len()) - pre;
-    let same_end = ab
-        .iter()
-        .rev()
-        .zip(bb.iter().rev())
-        .take(room)
-        .take_while(|(x, y)| x == y)
-        .count();
-    // Forward to the first whitespace of the common tail.
-    let tail = &ab[ab.len() - same_end..];
-    let suf = tail
+    let suf = ab[ab.len() - same_end..]
         .iter()
         .position(u8::is_ascii_whitespace)
         .map_or(0, |i| same_end - i);

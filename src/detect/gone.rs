@@ -16,7 +16,6 @@
 //!   gives for a URL that certainly does not exist (a random sibling URL,
 //!   probed by the check).
 
-use rustc_hash::FxHashMap as HashMap;
 use url::Url;
 
 /// Where a redirect led, compared with the watched URL.
@@ -211,54 +210,17 @@ fn is_word_before(s: &str, i: usize) -> bool {
 /// multisets of word pairs, over at most the first few thousand words.
 pub fn similarity(a: &str, b: &str) -> f32 {
     const MAX_WORDS: usize = 4000;
-    fn pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
-        let mut words = s.split_whitespace().take(MAX_WORDS);
-        let mut prev = words.next().unwrap_or("");
-        std::iter::once(("", prev)).chain(std::iter::from_fn(move || {
-            let w = words.next()?;
-            let p = (prev, w);
-            prev = w;
-            Some(p)
-        }))
-    }
     if a == b {
         return 1.0;
     }
     // Most changes leave long equal runs at both ends: their share of the
     // bytes is a lower bound of the similarity, found with two memcmps.
-    let pre = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-    let room = a.len().min(b.len()) - pre;
-    let suf = a
-        .bytes()
-        .rev()
-        .zip(b.bytes().rev())
-        .take(room)
-        .take_while(|(x, y)| x == y)
-        .count();
+    let (pre, suf) = super::diff::equal_ends(a.as_bytes(), b.as_bytes());
     let shared = (2 * (pre + suf)) as f32 / (a.len() + b.len()) as f32;
     if shared >= SAME_PAGE_AT {
         return shared;
     }
-    let mut counts: HashMap<(&str, &str), i32> = HashMap::default();
-    let mut na = 0usize;
-    for p in pairs(a) {
-        *counts.entry(p).or_default() += 1;
-        na += 1;
-    }
-    let (mut nb, mut common) = (0usize, 0usize);
-    for p in pairs(b) {
-        nb += 1;
-        if let Some(c) = counts.get_mut(&p)
-            && *c > 0
-        {
-            *c -= 1;
-            common += 1;
-        }
-    }
-    if na + nb == 0 {
-        return 1.0;
-    }
-    (2 * common) as f32 / (na + nb) as f32
+    super::diff::word_pair_dice(a, b, MAX_WORDS)
 }
 
 /// Below this similarity to the last version, a 200 answer is suspicious

@@ -166,19 +166,7 @@ pub fn boring(old: &str, new: &str) -> Option<&'static str> {
     // The equal ends are cut off (with a margin, so that a date across
     // the cut stays whole): both tests below only look at what differs.
     const MARGIN: usize = 64;
-    let pre = old
-        .bytes()
-        .zip(new.bytes())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let room = old.len().min(new.len()) - pre;
-    let suf = old
-        .bytes()
-        .rev()
-        .zip(new.bytes().rev())
-        .take(room)
-        .take_while(|(a, b)| a == b)
-        .count();
+    let (pre, suf) = diff::equal_ends(old.as_bytes(), new.as_bytes());
     let start = old.floor_char_boundary(pre.saturating_sub(MARGIN));
     let (old, new) = (
         &old[start..old.ceil_char_boundary((old.len() - suf + MARGIN).min(old.len()))],

@@ -575,7 +575,7 @@ const POSITIVE: &[&str] = &[
 ];
 
 /// Splits `relatedArticles side-bar_2` into `related articles side bar 2`, lower case.
-fn tokens(value: &str) -> Vec<String> {
+pub(crate) fn tokens(value: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut prev_lower = false;

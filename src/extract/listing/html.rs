@@ -391,29 +391,11 @@ const CONTENT: &[&str] = &[
 /// The class and id words of an element: `mainNav side-bar_2` →
 /// `main nav side bar 2`, lower case.
 fn name_tokens(e: &Element) -> Vec<String> {
-    let mut out = Vec::new();
-    for value in [e.attr("class"), e.attr("id")].into_iter().flatten() {
-        let mut cur = String::new();
-        let mut prev_lower = false;
-        for c in value.chars() {
-            if !c.is_alphanumeric() {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                prev_lower = false;
-                continue;
-            }
-            if c.is_uppercase() && prev_lower && !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            prev_lower = c.is_lowercase() || c.is_ascii_digit();
-            cur.extend(c.to_lowercase());
-        }
-        if !cur.is_empty() {
-            out.push(cur);
-        }
-    }
-    out
+    [e.attr("class"), e.attr("id")]
+        .into_iter()
+        .flatten()
+        .flat_map(crate::extract::main_content::tokens)
+        .collect()
 }
 
 /// True when `node` is one of a repeated structure: its parent has a
