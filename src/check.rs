@@ -70,6 +70,23 @@ pub async fn run<S: Store>(
         Validators::default()
     };
     let result = cx.fetcher.fetch(&spec.url, &validators).await;
+    // A challenge or block page (any status) is the site refusing us.
+    if let Ok(f) = &result
+        && f.status != 304
+        && let Some(wall) = gone::bot_wall(&f.body)
+    {
+        let mut record = http_error(spec, state, cx.schedule, started_at, f);
+        record.outcome = CheckOutcome::HttpError;
+        record.error_class = Some("blocked".into());
+        record.error = Some(format!("the site answered with a bot wall ({wall})"));
+        let obs = Observation::Blocked {
+            http_status: Some(f.status),
+            reason: wall.to_string(),
+        };
+        apply_status(cx, spec, state, &mut record, &obs).await;
+        record.duration_ms = i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX);
+        return record;
+    }
     let (mut record, obs) = match result {
         Err(e) => (
             failed(spec, state, cx.schedule, started_at, &e),

@@ -451,3 +451,25 @@ async fn rss_feed_is_a_listing() {
     assert_eq!(ev[1].kind, EventKind::ItemAdded);
     assert_eq!(ev[1].data["item"]["title"], "Story 4");
 }
+
+#[tokio::test]
+async fn a_bot_wall_is_blocked_not_deleted_or_edited() {
+    let (site, _dir, cfg) = baseline("").await;
+    let wall = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body><h1>Checking your browser</h1><div id=\"cf-chl-widget\"></div></body></html>";
+    site.set(
+        "/a.html",
+        Page {
+            status: 503,
+            ..Page::html(wall)
+        },
+    );
+    assert!(checks(&cfg, 2).await.is_empty());
+    site.set_html("/a.html", wall); // the same wall with a 200
+    assert!(
+        checks(&cfg, 2).await.is_empty(),
+        "not a soft 404, not an edit"
+    );
+    site.set_html("/a.html", article(2));
+    assert!(checks(&cfg, 1).await.is_empty());
+    assert_eq!(status(&cfg, "a").await, "ok");
+}

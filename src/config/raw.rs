@@ -27,6 +27,9 @@ pub struct RawConfig {
     pub detect: Option<RawDetect>,
     #[serde(default)]
     pub follow: Option<RawFollow>,
+    /// `[tags.NAME]`: settings for every watch with that tag.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, Spanned<RawTag>>,
     #[serde(default)]
     pub smtp: Option<Spanned<RawSmtp>>,
     #[serde(default)]
@@ -85,6 +88,15 @@ pub struct RawDetect {
     pub soft404_probe: Option<bool>,
     pub incident_threshold: Option<Spanned<i64>>,
     pub incident_window: Option<S>,
+}
+
+/// `[tags.NAME]`: what every watch with the tag shares.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTag {
+    /// Terms watched on every page with the tag, added to the page's own.
+    #[serde(default)]
+    pub terms: Vec<S>,
 }
 
 /// `[follow]`: intervals of followed pages by age.

@@ -109,6 +109,11 @@ fn merge(into: &mut RawConfig, part: RawConfig) -> bool {
         && one(&mut into.defaults, part.defaults)
         && one(&mut into.detect, part.detect)
         && one(&mut into.follow, part.follow)
+        && {
+            let clash = part.tags.keys().any(|k| into.tags.contains_key(k));
+            into.tags.extend(part.tags);
+            !clash
+        }
         && one(&mut into.smtp, part.smtp)
         && one(&mut into.server, part.server)
         && one(&mut into.notify, part.notify);
@@ -202,6 +207,8 @@ fn parse_hint(message: &str) -> Option<String> {
 struct WatchDefaults {
     interval: Duration,
     terms: Vec<String>,
+    /// `[tags.NAME] terms`, by tag.
+    tag_terms: HashMap<String, Vec<String>>,
     keep: Option<i64>,
     keep_for: Option<S>,
 }
@@ -743,9 +750,27 @@ impl Validator<'_> {
             .map(|k| *k.get_ref());
         let default_keep_for = d.and_then(|d| d.keep_for.clone());
 
+        let mut tag_terms = HashMap::new();
+        for (tag, t) in &raw.tags {
+            if !valid_name(tag) {
+                self.err(
+                    t.span(),
+                    format!("tag `{tag}` is not usable"),
+                    "use letters, digits, `.`, `_` or `-`",
+                );
+            }
+            let terms: Vec<String> = t
+                .get_ref()
+                .terms
+                .iter()
+                .map(|s| s.get_ref().clone())
+                .collect();
+            tag_terms.insert(tag.clone(), terms);
+        }
         let d = WatchDefaults {
             interval: default_interval,
             terms: default_terms,
+            tag_terms,
             keep: default_keep,
             keep_for: default_keep_for,
         };
@@ -896,10 +921,18 @@ impl Validator<'_> {
         }
         let rules = self.rules(w);
         let listing = self.listing_rules(w, kind, &name);
-        let terms = match &w.terms {
+        // The watch's own terms (else the global ones), plus its tags'.
+        let mut terms: Vec<String> = match &w.terms {
             Some(t) => t.iter().map(|s| s.get_ref().clone()).collect(),
             None => d.terms.clone(),
         };
+        for tag in &tags {
+            for t in d.tag_terms.get(tag).into_iter().flatten() {
+                if !terms.contains(t) {
+                    terms.push(t.clone());
+                }
+            }
+        }
         let keep_versions = match w
             .keep_versions
             .as_ref()
@@ -1373,6 +1406,22 @@ mod tests {
             Ok(_) => vec![],
             Err(e) => e.to_string().lines().map(str::to_string).collect(),
         }
+    }
+
+    #[test]
+    fn tag_terms_add_to_a_watch_s_own() {
+        let c = validate_source(
+            "[defaults]\nterms = [\"global\"]\n[tags.dprk]\nterms = [\"Kim\", \"own\"]\n\
+             [[watch]]\nname = \"a\"\nurl = \"https://example.org/\"\ntags = [\"dprk\"]\nterms = [\"own\"]\n\
+             [[watch]]\nname = \"b\"\nurl = \"https://example.org/b\"\n",
+            "t.toml",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(c.watches[0].terms, ["own", "Kim"]);
+        assert_eq!(c.watches[1].terms, ["global"]);
+        let e = errors("[tags.\"bad tag\"]\nterms = []\n");
+        assert!(e[0].contains("not usable"), "{e:?}");
     }
 
     #[test]

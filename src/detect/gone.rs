@@ -206,6 +206,40 @@ fn is_word_before(s: &str, i: usize) -> bool {
     s[i..].chars().next().is_some_and(char::is_alphanumeric)
 }
 
+/// Signatures of bot walls: CDN and WAF challenge and block pages, and
+/// captchas. Matched (case-insensitively) in the first bytes of a body.
+const BOT_WALLS: &[(&str, &str)] = &[
+    ("cf-chl-", "Cloudflare challenge"),
+    ("challenge-platform", "Cloudflare challenge"),
+    ("<title>just a moment...</title>", "Cloudflare challenge"),
+    ("attention required! | cloudflare", "Cloudflare block"),
+    ("cf-error-details", "Cloudflare block"),
+    ("_incapsula_resource", "Imperva/Incapsula"),
+    ("incapsula incident id", "Imperva/Incapsula"),
+    ("px-captcha", "PerimeterX captcha"),
+    ("captcha-delivery.com", "DataDome captcha"),
+    ("g-recaptcha", "reCAPTCHA"),
+    ("h-captcha", "hCaptcha"),
+    ("cf-turnstile", "Cloudflare Turnstile"),
+    ("sucuri website firewall", "Sucuri firewall"),
+    ("akamai reference #", "Akamai block"),
+    ("<title>access denied</title>", "access denied page"),
+];
+
+/// The bot wall a response is, if any. Only short pages are judged: a
+/// challenge page is small, and an article that embeds a captcha in its
+/// comment form is not a wall.
+pub fn bot_wall(body: &[u8]) -> Option<&'static str> {
+    if body.len() > 24 * 1024 {
+        return None;
+    }
+    let head = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).to_lowercase();
+    BOT_WALLS
+        .iter()
+        .find(|(sig, _)| head.contains(sig))
+        .map(|(_, what)| *what)
+}
+
 /// Similarity of two texts in [0, 1]: the Dice coefficient of their
 /// multisets of word pairs, over at most the first few thousand words.
 pub fn similarity(a: &str, b: &str) -> f32 {
@@ -330,6 +364,19 @@ mod tests {
         assert!(soft404_reason(Some("Room 14040"), &article, Some("Talks"), &article).is_none());
         // A page that was always tiny is not "collapsed".
         assert!(soft404_reason(Some("Hi"), "ok", Some("Hi"), "fine").is_none());
+    }
+
+    #[test]
+    fn bot_walls() {
+        let cf = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body><div id=\"cf-chl-widget\"></div></body></html>";
+        assert_eq!(bot_wall(cf), Some("Cloudflare challenge"));
+        assert!(bot_wall(b"<html><body><p>An article about captchas.</p></body></html>").is_none());
+        let mut big = b"<form class=\"g-recaptcha\">".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 30 * 1024));
+        assert!(
+            bot_wall(&big).is_none(),
+            "a long page with a comment captcha is content"
+        );
     }
 
     #[test]
