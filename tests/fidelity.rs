@@ -473,3 +473,37 @@ async fn a_bot_wall_is_blocked_not_deleted_or_edited() {
     assert!(checks(&cfg, 1).await.is_empty());
     assert_eq!(status(&cfg, "a").await, "ok");
 }
+
+#[tokio::test]
+async fn lasting_failures_are_unreachable_once_then_reachable() {
+    let (site, _dir, cfg) =
+        baseline("[detect]\nunreachable_after = \"1s\"\nunreachable_checks = 2\n").await;
+    site.set(
+        "/a.html",
+        Page {
+            status: 500,
+            ..Page::html("<h1>Internal Server Error</h1>")
+        },
+    );
+    assert!(checks(&cfg, 1).await.is_empty());
+    assert!(
+        checks(&cfg, 1).await.is_empty(),
+        "two checks, but not yet for long enough"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let ev = checks(&cfg, 1).await;
+    assert_eq!(
+        ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![EventKind::Unreachable]
+    );
+    assert_eq!(ev[0].data["error"], "http_500");
+    assert_eq!(status(&cfg, "a").await, "unreachable");
+    assert!(checks(&cfg, 1).await.is_empty(), "alerted once");
+    site.set_html("/a.html", article(4));
+    let ev = checks(&cfg, 1).await;
+    assert_eq!(
+        ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![EventKind::Reachable]
+    );
+    assert_eq!(ev[0].data["after"], "unreachable");
+}

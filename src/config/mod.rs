@@ -424,3 +424,36 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn followed_pages_slow_down_with_age() {
+        let cfg = validate_source(
+            "[[watch]]\nname = \"i\"\nurl = \"https://example.org/\"\nkind = \"listing\"\nfollow = true\ninterval = \"30m\"\n",
+            "t.toml",
+            None,
+        )
+        .expect("valid");
+        let listing = &cfg.watches[0];
+        assert_eq!(
+            listing.interval_at(0, &cfg.follow),
+            Duration::from_secs(1800)
+        );
+        let url = url::Url::parse("https://example.org/a/1.html").expect("url");
+        let page = listing.followed("i/a/1.html".into(), url, 0);
+        assert_eq!(page.tags, ["i"]);
+        let hour = 3_600_000;
+        assert_eq!(page.interval_at(hour, &cfg.follow), cfg.follow.first_day);
+        assert_eq!(
+            page.interval_at(30 * hour, &cfg.follow),
+            cfg.follow.first_week
+        );
+        assert_eq!(
+            page.interval_at(8 * 24 * hour, &cfg.follow),
+            cfg.follow.after
+        );
+    }
+}
