@@ -99,6 +99,7 @@ struct Ctx<S> {
 pub async fn start<S: Store>(
     store: Arc<S>,
     cfg: &Config,
+    once: bool,
     shutdown: &CancellationToken,
 ) -> Result<Option<Worker>, NotifyError> {
     store
@@ -109,6 +110,7 @@ pub async fn start<S: Store>(
                 threshold: cfg.detect.incident_threshold,
                 window_ms: i64::try_from(cfg.detect.incident_window.as_millis())
                     .unwrap_or(i64::MAX),
+                not_before: if once { crate::model::now_millis() } else { 0 },
             },
         )
         .await?;

@@ -137,7 +137,7 @@ pub async fn run_with<S: Store>(
     let states = store.sync_watches(&defs).await?;
     prune_checks(store.as_ref(), &cfg).await;
     // Alerts: the outbox worker runs beside the checks (None without channels).
-    let notifier = crate::notify::start(store.clone(), &cfg, &shutdown).await?;
+    let notifier = crate::notify::start(store.clone(), &cfg, mode == Mode::Once, &shutdown).await?;
     let specs: HashMap<&str, Arc<WatchSpec>> = cfg
         .watches
         .iter()

@@ -72,10 +72,16 @@ impl SubscriptionDef<'_> {
 /// Many deletions on one host in a short time are one story: past
 /// `threshold` deletions within `window_ms`, the next opens one `incident`
 /// event, alerted instead of each deletion (every deletion is still stored).
+///
+/// `not_before` bounds the window from below: a `--once` run sets it to its
+/// own start, because each run is one observation of the sites, however
+/// close in time the runs are (a run every day from cron, or a simulated
+/// day every few seconds); the daemon leaves it at 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IncidentRule {
     pub threshold: u32,
     pub window_ms: i64,
+    pub not_before: Millis,
 }
 
 impl Default for IncidentRule {
@@ -83,6 +89,7 @@ impl Default for IncidentRule {
         IncidentRule {
             threshold: crate::config::defaults::INCIDENT_THRESHOLD as u32,
             window_ms: crate::config::defaults::INCIDENT_WINDOW.as_millis() as i64,
+            not_before: 0,
         }
     }
 }

@@ -976,7 +976,7 @@ async fn fold_incidents(
     rule: super::outbox::IncidentRule,
 ) -> Result<usize> {
     let e = || q("grouping deletions into incidents");
-    let since = now.saturating_sub(rule.window_ms);
+    let since = now.saturating_sub(rule.window_ms).max(rule.not_before);
     let batch: Vec<(i64, i64, String)> = sqlx::query_as(
         "SELECT e.id, e.watch_id, w.url FROM events e JOIN watches w ON w.id = e.watch_id
          WHERE e.id > (SELECT MAX(id) FROM events) - ? AND e.kind = 'deleted' ORDER BY e.id",
