@@ -70,23 +70,6 @@ pub async fn run<S: Store>(
         Validators::default()
     };
     let result = cx.fetcher.fetch(&spec.url, &validators).await;
-    // A challenge or block page (any status) is the site refusing us.
-    if let Ok(f) = &result
-        && f.status != 304
-        && let Some(wall) = gone::bot_wall(&f.body)
-    {
-        let mut record = http_error(spec, state, cx.schedule, started_at, f);
-        record.outcome = CheckOutcome::HttpError;
-        record.error_class = Some("blocked".into());
-        record.error = Some(format!("the site answered with a bot wall ({wall})"));
-        let obs = Observation::Blocked {
-            http_status: Some(f.status),
-            reason: wall.to_string(),
-        };
-        apply_status(cx, spec, state, &mut record, &obs).await;
-        record.duration_ms = i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX);
-        return record;
-    }
     let (mut record, obs) = match result {
         Err(e) => (
             failed(spec, state, cx.schedule, started_at, &e),
@@ -115,6 +98,8 @@ pub async fn run<S: Store>(
                     Observation::Content,
                 )
             }
+            // A challenge or block page (any status) is the site refusing us.
+            _ if let Some(answer) = bot_wall(spec, state, cx.schedule, started_at, &f) => answer,
             404 | 410 => (
                 http_error(spec, state, cx.schedule, started_at, &f),
                 Observation::Gone {
@@ -179,13 +164,6 @@ async fn apply_status<S: Store>(
             + i64::try_from(cx.detect.confirm_spacing.as_millis()).unwrap_or(i64::MAX / 2);
         record.state.next_due_at = soon;
         tracing::info!(pending = ?t.pending, "the page looks gone; confirming soon");
-    }
-    if t.status != PageStatus::Ok {
-        // Whatever was learned about a page that is not there is not kept.
-        if let Some(seen) = record.state.seen.as_mut() {
-            seen.body_hash = None;
-            seen.validators = Validators::default();
-        }
     }
     let last_seq = state.last_version.as_ref().map(|v| v.seq);
     let event = match t.raised {
@@ -473,9 +451,13 @@ async fn content<S: Store>(
             Observation::Content,
         )
     };
+    let gone = |how, reason| gone_by_content(spec, state, schedule, started_at, &f, how, reason);
     // Same bytes, same rules, a version exists: nothing can have changed.
     if same_rules && state.last_version.is_some() && state.body_hash == Some(body_hash) {
         return unchanged();
+    }
+    if let Some(answer) = bot_wall(spec, state, schedule, started_at, &f) {
+        return answer;
     }
     // A redirect to the front page or to a section above the article: the
     // article is gone, whatever that page says. (A first check has nothing
@@ -486,15 +468,7 @@ async fn content<S: Store>(
         gone::redirect_kind(&spec.url, &f.final_url)
     };
     if matches!(redirect, RedirectKind::Root | RedirectKind::Section) {
-        return gone_by_content(
-            spec,
-            state,
-            schedule,
-            started_at,
-            &f,
-            GoneHow::Redirect,
-            None,
-        );
+        return gone(GoneHow::Redirect, None);
     }
 
     if let Some(listing) = spec.listing.clone() {
@@ -543,53 +517,35 @@ async fn content<S: Store>(
 
     // Is this answer the page, or the site saying it is gone?
     if let (Some(prev), Some(last)) = (previous.as_deref(), state.last_version.as_ref()) {
-        let prev_title = store
-            .version(state.id, last.seq)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|v| v.title);
+        // The last title matters only when the new one reads like an
+        // error: an edit does not pay for the read.
+        let prev_title = if extracted.title.as_deref().is_some_and(gone::is_error_title) {
+            store
+                .version(state.id, last.seq)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|v| v.title)
+        } else {
+            None
+        };
         if let Some(reason) = gone::soft404_reason(
             extracted.title.as_deref(),
             &text,
             prev_title.as_deref(),
             prev,
         ) {
-            return gone_by_content(
-                spec,
-                state,
-                schedule,
-                started_at,
-                &f,
-                GoneHow::Soft404,
-                Some(reason),
-            );
+            return gone(GoneHow::Soft404, Some(reason));
         }
         let sim = gone::similarity(prev, &text);
         if redirect == RedirectKind::Elsewhere && sim < 0.5 {
-            return gone_by_content(
-                spec,
-                state,
-                schedule,
-                started_at,
-                &f,
-                GoneHow::Redirect,
-                None,
-            );
+            return gone(GoneHow::Redirect, None);
         }
         if sim < gone::PROBE_BELOW
             && cx.detect.soft404_probe
             && let Some(reason) = probe_says_missing(cx, spec, &text).await
         {
-            return gone_by_content(
-                spec,
-                state,
-                schedule,
-                started_at,
-                &f,
-                GoneHow::Soft404,
-                Some(reason),
-            );
+            return gone(GoneHow::Soft404, Some(reason));
         }
     }
 
@@ -745,7 +701,7 @@ async fn listing_content<S: Store>(
     let (decoded, enc, _) =
         fetch::charset::decode(&f.body, f.charset.as_deref(), html, &f.final_url);
     let items = listing::extract_items(&decoded, &f.media_type, &f.final_url, rules);
-    let title = html.then(|| page_title(&decoded)).flatten();
+    let title = html.then(|| extract::title_of(&decoded)).flatten();
     let text = listing::to_text(&items);
     let text_hash = blob::hash(text.as_bytes());
     let follow: Vec<crate::store::FollowItem> = if spec.follow {
@@ -913,23 +869,26 @@ async fn listing_content<S: Store>(
     (r, obs)
 }
 
-/// The `<title>` of an HTML document, normalized (a listing is not parsed
-/// as a page, so its title is found directly).
-fn page_title(html: &str) -> Option<String> {
-    let head = &html[..html.floor_char_boundary(64 * 1024)];
-    let lower = head.to_ascii_lowercase();
-    let start = lower.find("<title")?;
-    let open_end = start + lower[start..].find('>')? + 1;
-    let end = open_end + lower[open_end..].find("</title")?;
-    let raw = head.get(open_end..end)?;
-    let t: String = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    let t = t
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'");
-    (!t.is_empty()).then_some(t)
+/// A bot wall (a CDN/WAF challenge or block page, a captcha) is the site
+/// refusing us, whatever the status: a check row, no version.
+fn bot_wall(
+    spec: &WatchSpec,
+    state: &WatchState,
+    schedule: &ScheduleConfig,
+    started_at: Millis,
+    f: &Fetched,
+) -> Option<(CheckRecord, Observation)> {
+    let wall = gone::bot_wall(&f.body)?;
+    let mut record = http_error(spec, state, schedule, started_at, f);
+    record.error_class = Some("blocked".into());
+    record.error = Some(format!("the site answered with a bot wall ({wall})"));
+    Some((
+        record,
+        Observation::Blocked {
+            http_status: Some(f.status),
+            reason: wall.to_string(),
+        },
+    ))
 }
 
 /// A 200 answer that is really "gone": a check row, no version.

@@ -181,6 +181,11 @@ pub fn soft404_reason(
     None
 }
 
+/// Whether a title says "not found" in one of the known phrasings.
+pub fn is_error_title(title: &str) -> bool {
+    not_found_phrase(title).is_some()
+}
+
 fn not_found_phrase(s: &str) -> Option<&'static str> {
     let lower = s.to_lowercase();
     NOT_FOUND.iter().copied().find(|p| {

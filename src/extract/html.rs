@@ -291,6 +291,18 @@ fn flat_text(body: &str) -> Extracted {
     }
 }
 
+/// The `<title>` of an HTML document, found by a scan of its head rather
+/// than a parse (a listing's items are read by their own parser).
+pub fn title_of(html: &str) -> Option<String> {
+    let head = &html[..html.floor_char_boundary(64 * 1024)];
+    let lower = head.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = start + lower[start..].find('>')? + 1;
+    let end = open_end + lower[open_end..].find("</title")?;
+    let t = normalize_line(&decode_entities(head.get(open_end..end)?));
+    (!t.is_empty()).then_some(t)
+}
+
 fn decode_entities(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();

@@ -17,6 +17,7 @@ pub mod listing;
 mod main_content;
 mod normalize;
 
+pub use html::title_of;
 pub use normalize::normalize_line;
 
 use regex::Regex;

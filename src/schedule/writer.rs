@@ -71,25 +71,22 @@ pub(super) struct Pending {
 /// Queues a record for the writer; waits only while the queue is full.
 pub(super) async fn submit(tx: &mpsc::Sender<Job>, record: CheckRecord) -> Pending {
     let (done_tx, done_rx) = oneshot::channel();
-    let pending = Pending {
-        done: None,
+    let mut pending = Pending {
+        done: Some(done_rx),
         outcome: record.outcome,
         events: record.events.iter().map(|e| e.kind).collect(),
         has_version: record.version.is_some(),
         update: record.state.clone(),
         text_hash: record.version.as_ref().map(|v| v.text.hash),
     };
-    let sent = tx
-        .send(Job {
-            record,
-            done: done_tx,
-        })
-        .await
-        .is_ok();
-    Pending {
-        done: sent.then_some(done_rx),
-        ..pending
+    let job = Job {
+        record,
+        done: done_tx,
+    };
+    if tx.send(job).await.is_err() {
+        pending.done = None; // the writer stopped
     }
+    pending
 }
 
 impl Pending {

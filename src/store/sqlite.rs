@@ -991,21 +991,29 @@ async fn fold_incidents(
             by_host.entry(h).or_default().push((id, watch));
         }
     }
+    if by_host.is_empty() {
+        return Ok(0);
+    }
+    // Every deletion in the window, oldest first, by host.
+    let window: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT e.id, w.url FROM events e JOIN watches w ON w.id = e.watch_id
+         WHERE e.kind = 'deleted' AND e.created_at >= ? ORDER BY e.id",
+    )
+    .bind(since)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(e())?;
+    let mut in_window: std::collections::HashMap<String, Vec<(i64, String)>> = Default::default();
+    for (id, url) in window {
+        if let Some(h) = host_of(&url)
+            && by_host.contains_key(&h)
+        {
+            in_window.entry(h).or_default().push((id, url));
+        }
+    }
     let mut opened = 0;
     for (host, ids) in by_host {
-        // Every deletion of this host in the window, oldest first.
-        let recent: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT e.id, w.url FROM events e JOIN watches w ON w.id = e.watch_id
-             WHERE e.kind = 'deleted' AND e.created_at >= ? ORDER BY e.id",
-        )
-        .bind(since)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(e())?;
-        let recent: Vec<(i64, String)> = recent
-            .into_iter()
-            .filter(|(_, u)| host_of(u).as_deref() == Some(host.as_str()))
-            .collect();
+        let recent = in_window.remove(&host).unwrap_or_default();
         let limit = usize::try_from(rule.threshold).unwrap_or(usize::MAX);
         // The deletions past the threshold are folded into the incident.
         let folded: Vec<i64> = recent
