@@ -503,16 +503,27 @@ async fn content<S: Store>(
         return unchanged();
     }
 
-    let previous = match &state.last_version {
-        Some(last) => match crate::store::version_text(store, &last.text_hash).await {
-            Ok(t) => Some(t),
+    // The last text, and in the same read whether this text was seen within
+    // the flip-flop window (A → B → A is a reversion, not news).
+    let window = i64::try_from(cx.detect.flipflop_window.as_millis()).unwrap_or(i64::MAX);
+    let (previous, same_as) = match &state.last_version {
+        Some(last) => match store
+            .last_text(
+                state.id,
+                &last.text_hash,
+                &text_hash,
+                started_at.saturating_sub(window),
+            )
+            .await
+        {
+            Ok((t, same_as)) => (Some(t), same_as),
             Err(e) => {
                 // Without the old text there is no honest diff; try again next time.
                 tracing::error!("cannot read the last version: {e}");
                 return failed("store", e.to_string());
             }
         },
-        None => None,
+        None => (None, None),
     };
 
     // Is this answer the page, or the site saying it is gone?
@@ -558,11 +569,7 @@ async fn content<S: Store>(
             detect::annotate_edit(e, d, prev, &text, &spec.terms);
         }
         // A text seen recently (A → B → A) is a flip-flop, not news.
-        let window = i64::try_from(cx.detect.flipflop_window.as_millis()).unwrap_or(i64::MAX);
-        if let Ok(Some(seq)) = store
-            .find_text_since(state.id, &text_hash, started_at.saturating_sub(window))
-            .await
-        {
+        if let Some(seq) = same_as {
             for e in &mut events {
                 if e.kind == EventKind::Edited {
                     e.kind = EventKind::Reverted;

@@ -154,8 +154,12 @@ pub fn soft404_reason(
 ) -> Option<String> {
     let len = text.chars().count();
     let prev_len = prev_text.chars().count();
-    let squeezed = text.trim().to_lowercase();
-    if PLACEHOLDERS.contains(&squeezed.as_str()) && !prev_text.trim().is_empty() {
+    // Placeholders are short ASCII words: only a short text can be one, so
+    // an article's text is never lower-cased for this.
+    let trimmed = text.trim();
+    let placeholder =
+        trimmed.len() <= 16 && PLACEHOLDERS.iter().any(|p| trimmed.eq_ignore_ascii_case(p));
+    if placeholder && !prev_text.trim().is_empty() {
         return Some(format!("the text is a placeholder ({:?})", text.trim()));
     }
     // A title that turned into an error title (an article about "404

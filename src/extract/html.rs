@@ -4,8 +4,8 @@ use super::main_content::{self, Survey};
 use super::{DocKind, Extracted, Link, Rules, normalize_line};
 use ego_tree::NodeId;
 use ego_tree::iter::Edge;
+use rustc_hash::FxHashSet as HashSet;
 use scraper::{Html, Node};
-use std::collections::HashSet;
 
 /// Elements whose content is never text a reader sees.
 pub(super) fn is_invisible_tag(name: &str) -> bool {
@@ -135,7 +135,7 @@ pub(super) fn extract_html(body: &str, base: &url::Url, rules: &Rules) -> Extrac
     let doc = Html::parse_document(body);
     let survey = Survey::of(&doc, base, rules.select.is_none());
 
-    let mut skip: HashSet<NodeId> = HashSet::new();
+    let mut skip: HashSet<NodeId> = HashSet::default();
     for sel in &rules.exclude {
         skip.extend(doc.select(sel).map(|e| e.id()));
     }
@@ -180,10 +180,7 @@ pub(super) fn approximate_depth(body: &str) -> usize {
     let bytes = body.as_bytes();
     let (mut depth, mut max) = (0usize, 0usize);
     let mut i = 0;
-    while let Some(off) = bytes
-        .get(i..)
-        .and_then(|b| b.iter().position(|&c| c == b'<'))
-    {
+    while let Some(off) = bytes.get(i..).and_then(|b| memchr::memchr(b'<', b)) {
         i += off + 1;
         let closing = bytes.get(i) == Some(&b'/');
         let start = if closing { i + 1 } else { i };
@@ -193,12 +190,20 @@ pub(super) fn approximate_depth(body: &str) -> usize {
         if name_len == 0 {
             continue;
         }
-        let name = body
-            .get(start..start + name_len)
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        // Lower-cased on the stack: every implicit name is short, so a
+        // longer one is simply not implicit.
+        let mut buf = [0u8; 8];
+        let lower = match bytes.get(start..start + name_len) {
+            Some(n) if n.len() <= buf.len() => {
+                let b = &mut buf[..n.len()];
+                b.copy_from_slice(n);
+                b.make_ascii_lowercase();
+                std::str::from_utf8(b).unwrap_or("")
+            }
+            _ => "",
+        };
         let implicit = matches!(
-            name.as_str(),
+            lower,
             "p" | "li"
                 | "dt"
                 | "dd"
@@ -240,7 +245,7 @@ pub(super) fn approximate_depth(body: &str) -> usize {
         } else {
             let self_closing = bytes
                 .get(start..)
-                .and_then(|b| b.iter().position(|&c| c == b'>'))
+                .and_then(|b| memchr::memchr(b'>', b))
                 .is_some_and(|end| end > 0 && bytes.get(start + end - 1) == Some(&b'/'));
             if !self_closing {
                 depth += 1;

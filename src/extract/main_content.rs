@@ -31,9 +31,9 @@ use super::html::{is_block, is_dropped, push_link, resolve_link};
 use super::{Link, normalize_line};
 use ego_tree::NodeId;
 use ego_tree::iter::Edge;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use scraper::node::Element;
 use scraper::{Html, Node};
-use std::collections::{HashMap, HashSet};
 
 /// Per-element text statistics, in characters that are not whitespace.
 #[derive(Debug, Default, Clone, Copy)]
@@ -78,8 +78,8 @@ impl Survey {
         let mut og_title: Option<String> = None;
         let mut base = page_url.clone();
         let mut links = Vec::new();
-        let mut seen_links = HashSet::new();
-        let mut stats = HashMap::new();
+        let mut seen_links = HashSet::default();
+        let mut stats = HashMap::default();
         let mut body = None;
         let mut mains = Vec::new();
         let mut articles = Vec::new();
@@ -379,7 +379,7 @@ fn protected_ancestors(doc: &Html, survey: &Survey, root: NodeId) -> HashSet<Nod
             }
         }
     }
-    let mut protected = HashSet::new();
+    let mut protected = HashSet::default();
     let mut cur = best.and_then(|(_, id)| doc.tree.get(id));
     while let Some(n) = cur {
         protected.insert(n.id());
@@ -469,11 +469,10 @@ fn is_teaser_list(doc: &Html, survey: &Survey, id: NodeId, s: Stats) -> bool {
     for child in node.children() {
         match child.value() {
             Node::Element(ce) => {
-                if is_dropped(ce) {
-                    continue;
-                }
+                // Dropped elements have no stats (the survey skips them),
+                // so the cheap test comes first.
                 let cs = survey.get(child.id());
-                if cs.text == 0 {
+                if cs.text == 0 || is_dropped(ce) {
                     continue;
                 }
                 with_text += 1;
@@ -626,7 +625,7 @@ fn drop_remnants(
     drops: &[(NodeId, Why)],
     skip: &mut HashSet<NodeId>,
 ) {
-    let mut removed: HashMap<NodeId, u32> = HashMap::new();
+    let mut removed: HashMap<NodeId, u32> = HashMap::default();
     for (id, _) in drops {
         let Some(node) = doc.tree.get(*id) else {
             continue;

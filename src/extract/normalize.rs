@@ -21,10 +21,19 @@ pub fn normalize_line(s: &str) -> String {
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii_graphic() {
-            // A run of printable ASCII is copied in one go.
+            // A run of printable ASCII words with single spaces between
+            // them is already normal: it is copied in one go.
             let start = i;
-            while i < bytes.len() && bytes[i].is_ascii_graphic() {
-                i += 1;
+            loop {
+                while i < bytes.len() && bytes[i].is_ascii_graphic() {
+                    i += 1;
+                }
+                if bytes.get(i) == Some(&b' ') && bytes.get(i + 1).is_some_and(u8::is_ascii_graphic)
+                {
+                    i += 1;
+                } else {
+                    break;
+                }
             }
             if space && !out.is_empty() {
                 out.push(' ');

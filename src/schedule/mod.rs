@@ -201,7 +201,9 @@ pub async fn run_with<S: Store>(
                     detect: &detect,
                     follow: &follow_cfg,
                 };
-                let mut record = check::run(&cx, &spec, &state).await;
+                // Boxed: the check is a large future; in place it would be
+                // copied into every future that contains it.
+                let mut record = Box::pin(check::run(&cx, &spec, &state)).await;
                 // Followed pages are created before the listing's version is
                 // written: a crash in between loses nothing, the next check
                 // of the listing follows the same items again.

@@ -306,14 +306,16 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> impl Future<Output = Result<Vec<WatchState>>> + Send;
 
-    /// The newest version of a watch with this text made at or after
-    /// `since` (flip-flop detection), as its number.
-    fn find_text_since(
+    /// The text of a watch's last version (its hash `last_text`) and, in
+    /// the same round, the newest version made at or after `since` whose
+    /// text is `new_text` (an A → B → A flip-flop), as its number.
+    fn last_text(
         &self,
         watch_id: i64,
-        text_hash: &[u8; 32],
+        last_text: &[u8; 32],
+        new_text: &[u8; 32],
         since: Millis,
-    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+    ) -> impl Future<Output = Result<(String, Option<i64>)>> + Send;
 
     /// Events of a watch, newest first.
     fn events(
