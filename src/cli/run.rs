@@ -20,12 +20,8 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     let mode = if args.once { Mode::Once } else { Mode::Daemon };
-    // The daemon runs as a task on the runtime's workers, not on this
-    // thread (`block_on`): every finished check wakes the scheduling loop,
-    // and a wake-up inside the runtime is a queue push, not a thread switch.
-    let report = tokio::spawn(schedule::run(cfg, mode, shutdown))
+    let report = schedule::run(cfg, mode, shutdown)
         .await
-        .map_err(|e| CliError::Failed(format!("the daemon stopped abnormally: {e}")))?
         .map_err(|e| CliError::Failed(e.to_string()))?;
     if report.write_errors > 0 {
         return Err(CliError::Failed(format!(

@@ -43,12 +43,18 @@ pub fn validate_source(
     }
 }
 
-/// Above this size a config is parsed in groups of `[[watch]]` tables.
-const GROUP_BYTES: usize = 1 << 20;
+/// Above twice this size a config is parsed in groups of `[[watch]]`
+/// tables, of at least this size.
+const GROUP_BYTES: usize = 1 << 18;
+/// At most about this many groups: each group's text carries a blank
+/// prefix as long as everything before it, so the lexing cost grows with
+/// the number of groups times the file size.
+const MAX_GROUPS: usize = 8;
 
 /// Parses the TOML. The toml crate holds every token and parse event of a
 /// document at once (about 1.3 KB per watch), so a list of 100,000 watches
-/// is parsed in groups of about a megabyte instead: each group is the
+/// is parsed in groups instead (a quarter of a megabyte, or an eighth of
+/// the file if that is more): each group is the
 /// original text at its original offsets (the text before it blanked to
 /// spaces), so every span, and every error's line and column, stays true.
 /// Anything unusual (a group that does not parse, a table defined in two
@@ -61,10 +67,11 @@ fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Range<usize>>), toml::de::Err
     if text.len() <= 2 * GROUP_BYTES {
         return whole();
     }
+    let group_bytes = GROUP_BYTES.max(text.len() / MAX_GROUPS);
     let cuts = watch_headers(text);
     let mut bounds = vec![0];
     for cut in cuts {
-        if cut - bounds.last().copied().unwrap_or(0) >= GROUP_BYTES {
+        if cut - bounds.last().copied().unwrap_or(0) >= group_bytes {
             bounds.push(cut);
         }
     }

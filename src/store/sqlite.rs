@@ -191,32 +191,43 @@ struct StateRow(
 
 /// The state of every active, unpaused watch, ordered by id.
 ///
-/// The rows are packed by SQLite into one JSON array per 512 watches:
-/// sqlx copies every value of every row across a thread one by one, which
-/// cost about 7 µs per watch (0.7 s at start-up for 100,000 watches);
-/// a packed row costs one copy and a JSON parse.
+/// SQLite packs the rows into one JSON array per 512 watches: sqlx copies
+/// every value of every row across a thread one by one, which cost about
+/// 7 µs per watch (0.7 s at start-up for 100,000 watches); a packed row
+/// costs one copy and a JSON parse. One page per query (keyset on the id),
+/// so at most one page is in memory at a time.
 async fn load_states(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<Vec<WatchState>> {
     let e = || q("loading watch states");
     let mut out = Vec::new();
-    // `w.id >> 9`: 512 watches per packed row.
-    let sql = "SELECT json_group_array(json_array(w.id, w.name, w.next_due_at, w.failure_streak, w.etag,
-                    w.last_modified, hex(w.body_hash), hex(w.rules_hash), w.status, w.pending,
-                    w.source, w.parent_id, w.url, w.created_at, v.id, v.seq, hex(v.text_hash)))
-         FROM watches w
-         LEFT JOIN versions v ON v.id = (SELECT id FROM versions WHERE watch_id = w.id ORDER BY seq DESC LIMIT 1)
-         WHERE w.active = 1 AND w.paused = 0
-         GROUP BY w.id >> 9";
-    let mut rows = sqlx::query_scalar::<_, String>(sql).fetch(&mut **tx);
-    while let Some(packed) = rows.try_next().await.map_err(e())? {
+    let mut after = i64::MIN;
+    loop {
+        let page: Option<(Option<i64>, String)> = sqlx::query_as(
+            "SELECT max(id), json_group_array(json_array(id, name, next_due_at, failure_streak,
+                    etag, last_modified, hex(body_hash), hex(rules_hash), status, pending, source,
+                    parent_id, url, created_at, vid, vseq, hex(vhash)))
+             FROM (SELECT w.id, w.name, w.next_due_at, w.failure_streak, w.etag, w.last_modified,
+                          w.body_hash, w.rules_hash, w.status, w.pending, w.source, w.parent_id,
+                          w.url, w.created_at, v.id AS vid, v.seq AS vseq, v.text_hash AS vhash
+                   FROM watches w
+                   LEFT JOIN versions v ON v.id = (SELECT id FROM versions WHERE watch_id = w.id ORDER BY seq DESC LIMIT 1)
+                   WHERE w.active = 1 AND w.paused = 0 AND w.id > ?
+                   ORDER BY w.id LIMIT 512)",
+        )
+        .bind(after)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(e())?;
+        let Some((Some(last), packed)) = page else {
+            break;
+        };
         let states: Vec<StateRow> = serde_json::from_str(&packed)
             .map_err(|err| StoreError::Corrupt(format!("watch states do not parse: {err}")))?;
         out.reserve(states.len());
         for r in states {
             out.push(state_of(r)?);
         }
+        after = last;
     }
-    drop(rows);
-    out.sort_unstable_by_key(|s| s.id);
     Ok(out)
 }
 
@@ -1247,8 +1258,12 @@ mod tests {
         // Same config: same states, in id order.
         let s2 = store.sync_watches(&first).await.expect("sync 2");
         assert_eq!(
-            s2.iter().map(|s| (s.id, s.name.clone())).collect::<Vec<_>>(),
-            s1.iter().map(|s| (s.id, s.name.clone())).collect::<Vec<_>>()
+            s2.iter()
+                .map(|s| (s.id, s.name.clone()))
+                .collect::<Vec<_>>(),
+            s1.iter()
+                .map(|s| (s.id, s.name.clone()))
+                .collect::<Vec<_>>()
         );
         // `b` leaves, `a` moves, `c` arrives.
         let second = [def("a", "http://x/a2", &tags), def("c", "http://x/c", &[])];
