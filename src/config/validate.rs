@@ -22,6 +22,7 @@ pub fn validate_source(
             .collect(),
         rules_cache: HashMap::new(),
         diags: Vec::new(),
+        shift: 0,
     };
     let (raw, groups) = match parse_raw(text) {
         Ok(r) => r,
@@ -44,18 +45,15 @@ pub fn validate_source(
 }
 
 /// Above twice this size a config is parsed in groups of `[[watch]]`
-/// tables, of at least this size.
+/// tables of about this size.
 const GROUP_BYTES: usize = 1 << 18;
-/// At most about this many groups: each group's text carries a blank
-/// prefix as long as everything before it, so the lexing cost grows with
-/// the number of groups times the file size.
-const MAX_GROUPS: usize = 8;
 
 /// Parses the TOML. The toml crate holds every token and parse event of a
 /// document at once (about 1.3 KB per watch), so a list of 100,000 watches
-/// is parsed in groups instead (a quarter of a megabyte, or an eighth of
-/// the file if that is more): each group is the
-/// original text at its original offsets (the text before it blanked to
+/// is parsed in groups of about a quarter of a megabyte instead. A group
+/// that holds only `[[watch]]` tables is parsed on its own and its spans
+/// are shifted by its offset when reported (`Validator::shift`); any other
+/// group is parsed at its true offsets (the text before it blanked to
 /// spaces), so every span, and every error's line and column, stays true.
 /// Anything unusual (a group that does not parse, a table defined in two
 /// groups) falls back to parsing the whole document, whose answer is the
@@ -67,11 +65,10 @@ fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Range<usize>>), toml::de::Err
     if text.len() <= 2 * GROUP_BYTES {
         return whole();
     }
-    let group_bytes = GROUP_BYTES.max(text.len() / MAX_GROUPS);
     let cuts = watch_headers(text);
     let mut bounds = vec![0];
     for cut in cuts {
-        if cut - bounds.last().copied().unwrap_or(0) >= group_bytes {
+        if cut - bounds.last().copied().unwrap_or(0) >= GROUP_BYTES {
             bounds.push(cut);
         }
     }
@@ -83,11 +80,23 @@ fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Range<usize>>), toml::de::Err
         let Some(part_text) = text.get(start..end) else {
             return whole();
         };
-        buf.clear();
-        buf.extend(std::iter::repeat_n(' ', start));
-        buf.push_str(part_text);
-        let Ok(mut part) = toml::from_str::<RawConfig>(&buf) else {
-            return whole();
+        // Every group but the first starts at a `[[watch]]` header; one that
+        // holds nothing else needs no true offsets here.
+        let alone = (start > 0)
+            .then(|| toml::from_str::<RawConfig>(part_text).ok())
+            .flatten()
+            .filter(only_watches);
+        let mut part = match alone {
+            Some(p) => p,
+            None => {
+                buf.clear();
+                buf.extend(std::iter::repeat_n(' ', start));
+                buf.push_str(part_text);
+                let Ok(part) = toml::from_str::<RawConfig>(&buf) else {
+                    return whole();
+                };
+                part
+            }
         };
         part.watch = Vec::new();
         if !merge(&mut merged, part) {
@@ -96,6 +105,22 @@ fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Range<usize>>), toml::de::Err
     }
     let groups = bounds.windows(2).map(|p| p[0]..p[1]).collect();
     Ok((merged, groups))
+}
+
+/// True when a parsed group holds `[[watch]]` tables and nothing else.
+fn only_watches(part: &RawConfig) -> bool {
+    part.storage.is_none()
+        && part.fetch.is_none()
+        && part.schedule.is_none()
+        && part.defaults.is_none()
+        && part.detect.is_none()
+        && part.follow.is_none()
+        && part.tags.is_empty()
+        && part.smtp.is_none()
+        && part.server.is_none()
+        && part.notify.is_none()
+        && part.channel.is_empty()
+        && part.subscription.is_empty()
 }
 
 /// Folds one group into the whole; false when a table is defined twice.
@@ -228,6 +253,9 @@ struct Validator<'a> {
     line_starts: Vec<usize>,
     rules_cache: RulesCache,
     diags: Vec<Diagnostic>,
+    /// Added to every span: the offset of the group being validated, whose
+    /// text was parsed on its own (see [`parse_raw`]).
+    shift: usize,
 }
 
 impl Validator<'_> {
@@ -243,7 +271,7 @@ impl Validator<'_> {
     }
 
     fn push(&mut self, span: Option<Range<usize>>, message: String, hint: Option<String>) {
-        let location = span.map(|s| self.location(s.start));
+        let location = span.map(|s| self.location(s.start + self.shift));
         self.diags.push(Diagnostic {
             location,
             message,
@@ -795,24 +823,37 @@ impl Validator<'_> {
                 let Some(part_text) = self.src.get(g.clone()) else {
                     continue;
                 };
-                buf.clear();
-                buf.extend(std::iter::repeat_n(' ', g.start));
-                buf.push_str(part_text);
-                let part: RawConfig = match toml::from_str(&buf) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.push(
-                            e.span(),
-                            e.message().trim().to_string(),
-                            parse_hint(e.message()),
-                        );
-                        continue;
+                // As in `parse_raw`: a group of watches alone, reported at
+                // its offset; any other group at its true offsets.
+                let alone = (g.start > 0)
+                    .then(|| toml::from_str::<RawConfig>(part_text).ok())
+                    .flatten()
+                    .filter(only_watches);
+                let (part, shift) = match alone {
+                    Some(p) => (p, g.start),
+                    None => {
+                        buf.clear();
+                        buf.extend(std::iter::repeat_n(' ', g.start));
+                        buf.push_str(part_text);
+                        match toml::from_str::<RawConfig>(&buf) {
+                            Ok(p) => (p, 0),
+                            Err(e) => {
+                                self.push(
+                                    e.span(),
+                                    e.message().trim().to_string(),
+                                    parse_hint(e.message()),
+                                );
+                                continue;
+                            }
+                        }
                     }
                 };
+                self.shift = shift;
                 for w in &part.watch {
                     let i = out.len();
                     out.push(self.watch(i, w, &d, &mut names));
                 }
+                self.shift = 0;
             }
         }
         out
@@ -1512,6 +1553,37 @@ ignore = ['(unclosed']
         // A table defined twice is the whole parser's error.
         text.push_str("[fetch]\ntimeout = \"4s\"\n");
         assert!(validate_source(&text, "big.toml", None).is_err());
+    }
+
+    /// A group of watches only is parsed on its own: its errors (a bad
+    /// value, and a TOML syntax error) still name their true line.
+    #[test]
+    fn errors_in_a_middle_group_keep_their_lines() {
+        let watch =
+            |i: usize| format!("[[watch]]\nname = \"w{i}\"\nurl = \"https://example.org/{i}\"\n\n");
+        let mut text = String::from("[fetch]\ntimeout = \"3s\"\n\n");
+        for i in 0..20_000 {
+            text.push_str(&watch(i));
+        }
+        let bad_line = text.matches('\n').count() + 3;
+        text.push_str("[[watch]]\nname = \"bad\"\nurl = \"ftp://x/\"\n\n");
+        for i in 20_000..40_000 {
+            text.push_str(&watch(i));
+        }
+        let (_, groups) = parse_raw(&text).expect("parses");
+        assert!(groups.len() > 4, "{} groups", groups.len());
+        let err = validate_source(&text, "big.toml", None).expect_err("bad url");
+        assert!(
+            err.to_string().contains(&format!("big.toml:{bad_line}:7:")),
+            "{err}"
+        );
+        // A syntax error in a middle group: the whole parse reports it.
+        let broken = text.replacen("url = \"ftp://x/\"", "url = \"https://x/", 1);
+        let err = validate_source(&broken, "big.toml", None).expect_err("syntax");
+        assert!(
+            err.to_string().contains(&format!("big.toml:{bad_line}:")),
+            "{err}"
+        );
     }
 
     #[test]
