@@ -74,29 +74,14 @@ fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Range<usize>>), toml::de::Err
     }
     bounds.push(text.len());
     let mut merged = RawConfig::default();
-    let mut buf = String::with_capacity(text.len());
+    let mut buf = String::new();
     for pair in bounds.windows(2) {
         let (start, end) = (pair[0], pair[1]);
         let Some(part_text) = text.get(start..end) else {
             return whole();
         };
-        // Every group but the first starts at a `[[watch]]` header; one that
-        // holds nothing else needs no true offsets here.
-        let alone = (start > 0)
-            .then(|| toml::from_str::<RawConfig>(part_text).ok())
-            .flatten()
-            .filter(only_watches);
-        let mut part = match alone {
-            Some(p) => p,
-            None => {
-                buf.clear();
-                buf.extend(std::iter::repeat_n(' ', start));
-                buf.push_str(part_text);
-                let Ok(part) = toml::from_str::<RawConfig>(&buf) else {
-                    return whole();
-                };
-                part
-            }
+        let Ok((mut part, _)) = parse_group(part_text, start, &mut buf) else {
+            return whole();
         };
         part.watch = Vec::new();
         if !merge(&mut merged, part) {
@@ -105,6 +90,29 @@ fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Range<usize>>), toml::de::Err
     }
     let groups = bounds.windows(2).map(|p| p[0]..p[1]).collect();
     Ok((merged, groups))
+}
+
+/// Parses the group of `text` that starts at byte `start` of the file.
+/// Every group but the first starts at a `[[watch]]` header; one that holds
+/// nothing else is parsed on its own, and the offset to add to its spans is
+/// returned with it. Any other group is parsed at its true offsets (`buf`
+/// holds the text with the part before it blanked), with offset 0.
+fn parse_group(
+    text: &str,
+    start: usize,
+    buf: &mut String,
+) -> Result<(RawConfig, usize), toml::de::Error> {
+    let alone = (start > 0)
+        .then(|| toml::from_str::<RawConfig>(text).ok())
+        .flatten()
+        .filter(only_watches);
+    if let Some(part) = alone {
+        return Ok((part, start));
+    }
+    buf.clear();
+    buf.extend(std::iter::repeat_n(' ', start));
+    buf.push_str(text);
+    toml::from_str::<RawConfig>(buf).map(|part| (part, 0))
 }
 
 /// True when a parsed group holds `[[watch]]` tables and nothing else.
@@ -823,29 +831,15 @@ impl Validator<'_> {
                 let Some(part_text) = self.src.get(g.clone()) else {
                     continue;
                 };
-                // As in `parse_raw`: a group of watches alone, reported at
-                // its offset; any other group at its true offsets.
-                let alone = (g.start > 0)
-                    .then(|| toml::from_str::<RawConfig>(part_text).ok())
-                    .flatten()
-                    .filter(only_watches);
-                let (part, shift) = match alone {
-                    Some(p) => (p, g.start),
-                    None => {
-                        buf.clear();
-                        buf.extend(std::iter::repeat_n(' ', g.start));
-                        buf.push_str(part_text);
-                        match toml::from_str::<RawConfig>(&buf) {
-                            Ok(p) => (p, 0),
-                            Err(e) => {
-                                self.push(
-                                    e.span(),
-                                    e.message().trim().to_string(),
-                                    parse_hint(e.message()),
-                                );
-                                continue;
-                            }
-                        }
+                let (part, shift) = match parse_group(part_text, g.start, &mut buf) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.push(
+                            e.span(),
+                            e.message().trim().to_string(),
+                            parse_hint(e.message()),
+                        );
+                        continue;
                     }
                 };
                 self.shift = shift;
