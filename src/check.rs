@@ -603,6 +603,7 @@ async fn content<S: Store>(
         &f,
         NewText {
             text: &text,
+            text_hash,
             title,
             encoding,
             rules_hash,
@@ -616,6 +617,7 @@ async fn content<S: Store>(
 /// A new text for [`new_version`].
 struct NewText<'a> {
     text: &'a str,
+    text_hash: [u8; 32],
     title: Option<String>,
     encoding: &'static str,
     rules_hash: [u8; 32],
@@ -636,8 +638,8 @@ fn new_version(
     // The text is compressed against its own body, of which it is mostly a
     // copy. The links are not stored: they are re-derived from the body.
     let blobs = (|| -> std::io::Result<(Blob, Blob)> {
-        let body = Blob::compress(&f.body)?;
-        let text = Blob::compress_with(t.text.as_bytes(), (&body.hash, &f.body))?;
+        let body = Blob::compress(&f.body, t.body_hash)?;
+        let text = Blob::compress_with(t.text.as_bytes(), t.text_hash, (&body.hash, &f.body))?;
         Ok((text, body))
     })();
     let (text_blob, body_blob) = match blobs {
@@ -864,6 +866,7 @@ async fn listing_content<S: Store>(
         &f,
         NewText {
             text: &text,
+            text_hash,
             title,
             encoding: enc.name(),
             rules_hash,

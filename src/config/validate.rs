@@ -117,18 +117,34 @@ fn parse_group(
 
 /// True when a parsed group holds `[[watch]]` tables and nothing else.
 fn only_watches(part: &RawConfig) -> bool {
-    part.storage.is_none()
-        && part.fetch.is_none()
-        && part.schedule.is_none()
-        && part.defaults.is_none()
-        && part.detect.is_none()
-        && part.follow.is_none()
-        && part.tags.is_empty()
-        && part.smtp.is_none()
-        && part.server.is_none()
-        && part.notify.is_none()
-        && part.channel.is_empty()
-        && part.subscription.is_empty()
+    // Every field named (no `..`): a new section must be added here.
+    let RawConfig {
+        storage,
+        fetch,
+        schedule,
+        defaults,
+        detect,
+        follow,
+        tags,
+        smtp,
+        server,
+        notify,
+        watch: _,
+        channel,
+        subscription,
+    } = part;
+    storage.is_none()
+        && fetch.is_none()
+        && schedule.is_none()
+        && defaults.is_none()
+        && detect.is_none()
+        && follow.is_none()
+        && tags.is_empty()
+        && smtp.is_none()
+        && server.is_none()
+        && notify.is_none()
+        && channel.is_empty()
+        && subscription.is_empty()
 }
 
 /// Folds one group into the whole; false when a table is defined twice.

@@ -39,10 +39,10 @@ const DICT_LEVEL: i32 = 1;
 const LEVEL: i32 = 1;
 
 impl Blob {
-    /// Hashes and compresses `raw`.
-    pub fn compress(raw: &[u8]) -> std::io::Result<Blob> {
+    /// Compresses `raw`, whose [`hash`] the caller has already taken.
+    pub fn compress(raw: &[u8], hash: [u8; 32]) -> std::io::Result<Blob> {
         Ok(Blob {
-            hash: hash(raw),
+            hash,
             size: raw.len() as u64,
             dict: None,
             data: shrunk(COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
@@ -54,21 +54,26 @@ impl Blob {
 }
 
 impl Blob {
-    /// Compresses `raw` with `dict` (a plain blob's hash and raw content) as
-    /// the dictionary; falls back to plain compression if zstd refuses it.
-    pub fn compress_with(raw: &[u8], dict: (&[u8; 32], &[u8])) -> std::io::Result<Blob> {
-        if hash(raw) == *dict.0 {
+    /// Compresses `raw` (its [`hash`] already taken) with `dict` (a plain
+    /// blob's hash and raw content) as the dictionary; falls back to plain
+    /// compression if zstd refuses it.
+    pub fn compress_with(
+        raw: &[u8],
+        hash: [u8; 32],
+        dict: (&[u8; 32], &[u8]),
+    ) -> std::io::Result<Blob> {
+        if hash == *dict.0 {
             // A text that is its own body (text/plain): store it once, plain.
-            return Blob::compress(raw);
+            return Blob::compress(raw, hash);
         }
         match compress_against(raw, dict.1) {
             Ok(data) => Ok(Blob {
-                hash: hash(raw),
+                hash,
                 size: raw.len() as u64,
                 dict: Some(*dict.0),
                 data,
             }),
-            Err(_) => Blob::compress(raw),
+            Err(_) => Blob::compress(raw, hash),
         }
     }
 }
@@ -143,7 +148,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let raw = "장성택 ".repeat(1000);
-        let b = Blob::compress(raw.as_bytes()).expect("compress");
+        let b = Blob::compress(raw.as_bytes(), hash(raw.as_bytes())).expect("compress");
         assert!(b.data.len() < raw.len() / 10);
         assert_eq!(
             decompress(&b.data, b.size).expect("decompress"),
@@ -159,9 +164,13 @@ mod tests {
             "장성택 동지는 회의에 참가하였다. ".repeat(50)
         );
         let text = "장성택 동지는 회의에 참가하였다. ".repeat(50);
-        let plain = Blob::compress(text.as_bytes()).expect("plain");
-        let with = Blob::compress_with(text.as_bytes(), (&hash(body.as_bytes()), body.as_bytes()))
-            .expect("dict");
+        let plain = Blob::compress(text.as_bytes(), hash(text.as_bytes())).expect("plain");
+        let with = Blob::compress_with(
+            text.as_bytes(),
+            hash(text.as_bytes()),
+            (&hash(body.as_bytes()), body.as_bytes()),
+        )
+        .expect("dict");
         assert!(
             with.data.len() <= plain.data.len(),
             "{} > {}",

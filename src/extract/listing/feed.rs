@@ -1,6 +1,7 @@
 //! Feeds (RSS 0.9x/1.0/2.0, Atom, JSON Feed) and XML sitemaps.
 
 use super::Item;
+use crate::extract::html::resolve_link;
 use crate::extract::normalize_line;
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
@@ -126,7 +127,7 @@ pub(super) fn feed_items(body: &str, base: &Url) -> Vec<Item> {
                 })
                 .map(|l| l.href.as_str());
             let url = link
-                .and_then(|href| resolve(base, href))
+                .and_then(|href| resolve_link(base, href))
                 .or_else(|| absolute(&entry.id))?;
             let title = entry.title.and_then(|t| {
                 let text = if t.content_type.subty().as_str().contains("html") {
@@ -206,7 +207,7 @@ pub(super) fn sitemap_items(body: &str, base: &Url) -> Vec<Item> {
                         {
                             if let Some(entry) = current.take()
                                 && let Some(url) =
-                                    entry.loc.as_deref().and_then(|l| resolve(base, l))
+                                    entry.loc.as_deref().and_then(|l| resolve_link(base, l))
                             {
                                 items.push(Item {
                                     url,
@@ -232,20 +233,6 @@ struct Entry {
     lastmod: Option<String>,
     title: Option<String>,
     published: Option<String>,
-}
-
-/// `href` resolved against `base`, http(s) only, without fragment.
-fn resolve(base: &Url, href: &str) -> Option<String> {
-    let href = href.trim();
-    if href.is_empty() || href.starts_with('#') {
-        return None;
-    }
-    let mut url = base.join(href).ok()?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return None;
-    }
-    url.set_fragment(None);
-    Some(url.to_string())
 }
 
 /// An entry id that is itself an absolute http(s) URL (RSS `guid`, Atom `id`).
