@@ -27,11 +27,15 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod detect;
 pub mod extract;
 pub mod fetch;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod schedule;
+pub mod server;
+pub mod sdnotify;
 pub mod store;

@@ -100,7 +100,7 @@ fn write_config(
     spread: &str,
 ) -> std::path::PathBuf {
     let mut text = format!(
-        "[storage]\npath = \"{}\"\n\n[fetch]\nallow_private_networks = true\ntimeout = \"5s\"\nconcurrency = 16\nper_host = 16\n\n[schedule]\nstartup_spread = \"{spread}\"\nshutdown_grace = \"5s\"\n\n",
+        "[storage]\npath = \"{}\"\n\n[fetch]\nallow_private_networks = true\ntimeout = \"5s\"\nconcurrency = 16\nper_host = 16\n\n[schedule]\nstartup_spread = \"{spread}\"\nshutdown_grace = \"5s\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n",
         dir.join("p.db").display()
     );
     for i in 0..n {

@@ -11,6 +11,7 @@ mod diff;
 mod history;
 mod notify;
 mod run;
+mod token;
 mod watches;
 
 use crate::config::{Config, ConfigError};
@@ -52,6 +53,9 @@ pub enum Command {
     Notify(notify::NotifyCommand),
     /// The alert outbox: delivered, pending and failed deliveries with their last error.
     Deliveries(deliveries::Args),
+    /// Bearer tokens for the HTTP API and the web UI.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +141,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::Config(ConfigCommand::Check { file }) => config_check::run(&file),
         Command::Notify(c) => notify::run(c).await,
         Command::Deliveries(a) => deliveries::run(a).await,
+        Command::Token(c) => token::run(c).await,
     }
 }
 

@@ -415,6 +415,77 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Reads the config file and validates it together with the objects
+    /// made through the API (`[[watch]]`, `[[channel]]` and
+    /// `[[subscription]]` tables kept in the database), so both obey the
+    /// same rules and defaults. A problem inside an API object is reported
+    /// by its kind and name, and the line within it.
+    pub fn load_with(path: &Path, objects: &[crate::store::ApiObject]) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            diagnostics: vec![Diagnostic {
+                location: None,
+                message: format!("cannot read the config file: {e}"),
+                hint: Some(
+                    "check the path given to --config; `config.example.toml` is a starting point"
+                        .into(),
+                ),
+            }],
+        })?;
+        let mut cfg = Config::compose(&text, &path.display().to_string(), path.parent(), objects)?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Validates config text followed by API objects (see [`Config::load_with`]).
+    pub fn compose(
+        text: &str,
+        file: &str,
+        base_dir: Option<&Path>,
+        objects: &[crate::store::ApiObject],
+    ) -> Result<Config, ConfigError> {
+        if objects.is_empty() {
+            return validate_source(text, file, base_dir);
+        }
+        let mut all = String::with_capacity(text.len() + objects.len() * 256);
+        all.push_str(text);
+        if !all.ends_with('\n') {
+            all.push('\n');
+        }
+        // (first line of the object's body, its last line, the object)
+        let mut places = Vec::with_capacity(objects.len());
+        for obj in objects {
+            all.push_str("\n[[");
+            all.push_str(obj.kind.as_str());
+            all.push_str("]]\n");
+            let first = all.matches('\n').count() + 1;
+            all.push_str(&obj.body);
+            if !all.ends_with('\n') {
+                all.push('\n');
+            }
+            places.push((first, all.matches('\n').count(), obj));
+        }
+        validate_source(&all, file, base_dir).map_err(|mut e| {
+            for d in &mut e.diagnostics {
+                let Some((line, col)) = d.location else { continue };
+                if let Some((first, _, obj)) = places
+                    .iter()
+                    .find(|(first, last, _)| line + 1 >= *first && line <= *last)
+                {
+                    d.message = format!(
+                        "{} `{}` (made through the API), line {}, column {col}: {}",
+                        obj.kind.as_str(),
+                        obj.name,
+                        (line + 1).saturating_sub(*first).max(1),
+                        d.message
+                    );
+                    d.location = None;
+                }
+            }
+            e
+        })
+    }
+
     /// A config with every default and no watches: what `palimpsest check` uses.
     pub fn defaults_only() -> Config {
         // An empty document always validates.

@@ -127,20 +127,45 @@ pub fn subject(views: &[EventView]) -> String {
     header_safe(&s, 180)
 }
 
-/// The message for some events.
-pub fn render(views: &[EventView], message_id: &str, public_url: Option<&str>) -> EmailMessage {
+/// The message for some events. With the server's public URL and key,
+/// it carries a signed one-click unsubscribe link (RFC 8058).
+pub fn render(
+    views: &[EventView],
+    message_id: &str,
+    unsubscribe: Option<(&str, &[u8; 32])>,
+) -> EmailMessage {
     EmailMessage {
         subject: subject(views),
         text: text_part(views),
         html: html_part(views),
-        list_unsubscribe: public_url.map(|base| {
-            format!(
-                "<{}/unsubscribe/{}>",
-                base.trim_end_matches('/'),
-                message_id
-            )
-        }),
+        list_unsubscribe: unsubscribe
+            .map(|(base, key)| format!("<{}>", unsubscribe_url(base, key, message_id))),
     }
+}
+
+/// The signature of a message's unsubscribe link: 132 bits of an
+/// HMAC-SHA256 under the server key, so a link cannot be forged from a
+/// message id alone.
+pub fn unsubscribe_sig(key: &[u8; 32], message_id: &str) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key) else {
+        return String::new(); // HMAC takes keys of any length
+    };
+    mac.update(b"unsubscribe\0");
+    mac.update(message_id.as_bytes());
+    let mut s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    s.truncate(22);
+    s
+}
+
+/// `BASE/unsubscribe/MESSAGE_ID.SIGNATURE`
+pub fn unsubscribe_url(base: &str, key: &[u8; 32], message_id: &str) -> String {
+    format!(
+        "{}/unsubscribe/{message_id}.{}",
+        base.trim_end_matches('/'),
+        unsubscribe_sig(key, message_id)
+    )
 }
 
 fn text_part(views: &[EventView]) -> String {
@@ -417,7 +442,7 @@ mod tests {
     fn user_text_cannot_inject_headers() {
         let mut v = sample_view();
         v.title = Some("Hello\r\nBcc: victim@example.org\r\n\r\nbody".into());
-        let m = render(&[v], "msg_x", Some("https://p.example/"));
+        let m = render(&[v], "msg_x", Some(("https://p.example/", &[3u8; 32])));
         assert!(!m.subject.contains('\n') && !m.subject.contains('\r'));
         let built = build(
             &m,
@@ -431,7 +456,10 @@ mod tests {
         assert!(!head.lines().any(|l| l.starts_with("Bcc:")), "{raw}");
         assert!(!raw.contains("\nBcc:"), "not even in the body: {raw}");
         assert!(
-            raw.contains("List-Unsubscribe: <https://p.example/unsubscribe/msg_x>"),
+            raw.contains(&format!(
+                "List-Unsubscribe: <https://p.example/unsubscribe/msg_x.{}>",
+                unsubscribe_sig(&[3u8; 32], "msg_x")
+            )),
             "{raw}"
         );
     }

@@ -79,6 +79,8 @@ pub struct Senders {
     http: reqwest::Client,
     smtp: Option<(email::Mailer, SmtpConfig)>,
     public_url: Option<String>,
+    /// Signs unsubscribe links (set with [`Senders::with_key`]).
+    key: Option<[u8; 32]>,
 }
 
 impl Senders {
@@ -107,7 +109,14 @@ impl Senders {
             http,
             smtp,
             public_url: cfg.server.public_url.clone(),
+            key: None,
         })
+    }
+
+    /// Emails get a signed unsubscribe link (with `[server] public_url`).
+    pub fn with_key(mut self, key: [u8; 32]) -> Senders {
+        self.key = Some(key);
+        self
     }
 
     /// Renders a message for a channel.
@@ -123,7 +132,8 @@ impl Senders {
                 Rendered::Webhook(webhook::render(*format, message_id, views, now))
             }
             ChannelTarget::Email { .. } => {
-                Rendered::Email(email::render(views, message_id, self.public_url.as_deref()))
+                let unsubscribe = self.public_url.as_deref().zip(self.key.as_ref());
+                Rendered::Email(email::render(views, message_id, unsubscribe))
             }
         }
     }

@@ -117,6 +117,13 @@ pub async fn start<S: Store>(
     if cfg.channels.is_empty() {
         return Ok(None);
     }
+    let mut senders = Senders::new(cfg)?;
+    if cfg.server.public_url.is_some() {
+        match store.server_key().await {
+            Ok(key) => senders = senders.with_key(key),
+            Err(e) => tracing::warn!("alert emails go without an unsubscribe link: {e}"),
+        }
+    }
     let ctx = Arc::new(Ctx {
         store,
         cfg: cfg.notify.clone(),
@@ -125,7 +132,7 @@ pub async fn start<S: Store>(
             .iter()
             .map(|c| (c.name.clone(), c.clone()))
             .collect(),
-        senders: Senders::new(cfg)?,
+        senders,
         owner: format!("pid{}-{:08x}", std::process::id(), fastrand::u32(..)),
         permits: Semaphore::new(cfg.notify.concurrency.max(1)),
         in_flight: Mutex::new(HashSet::new()),

@@ -16,6 +16,7 @@ mod writer;
 
 use crate::check;
 use crate::config::{Config, WatchSpec};
+use crate::control::{Control, Readiness};
 use crate::fetch::{FetchError, Fetcher};
 use crate::model::{CheckOutcome, now_millis};
 use crate::store::{self, Store, StoreError, VersionRef, WatchDef, WatchState};
@@ -78,6 +79,8 @@ pub enum Mode {
 
 struct Outcome {
     outcome: CheckOutcome,
+    duration: Duration,
+    bytes: u64,
     new_version: bool,
     events: Vec<crate::model::EventKind>,
     written: bool,
@@ -121,6 +124,80 @@ pub async fn run_with<S: Store>(
     mode: Mode,
     shutdown: CancellationToken,
 ) -> Result<RunReport, DaemonError> {
+    run_controlled(store, Control::fixed(cfg), mode, shutdown).await
+}
+
+/// Runs under `control`: when its config changes (SIGHUP, or a watch,
+/// channel or subscription made through the API), the running checks
+/// finish, the alert worker stops, and the daemon starts again on the new
+/// config; due times are persisted, so nothing is checked twice for it.
+pub async fn run_controlled<S: Store>(
+    store: Arc<S>,
+    control: Arc<Control>,
+    mode: Mode,
+    shutdown: CancellationToken,
+) -> Result<RunReport, DaemonError> {
+    let mut report = RunReport::default();
+    let mut check_rx = control.take_check_requests();
+    loop {
+        let cfg = control.config();
+        let mut cfg_rx = control.subscribe();
+        cfg_rx.mark_unchanged();
+        let end = round(
+            store.clone(),
+            cfg,
+            mode,
+            &shutdown,
+            &control,
+            &mut cfg_rx,
+            &mut check_rx,
+            &mut report,
+        )
+        .await?;
+        if end == RoundEnd::Stopped {
+            break;
+        }
+        tracing::info!("the config changed: starting again on the new one");
+    }
+    tracing::info!(
+        checks = report.checks,
+        new_versions = report.new_versions,
+        outcomes = ?report.outcomes,
+        events = ?report.events,
+        deliveries = ?report.deliveries,
+        "palimpsest stopped"
+    );
+    Ok(report)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoundEnd {
+    Stopped,
+    Reload,
+}
+
+/// The next "check now" request, or never when there is no channel.
+async fn next_request(rx: &mut Option<tokio::sync::mpsc::Receiver<i64>>) -> Option<i64> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One run on one config, until shutdown (or, in a daemon, a new config).
+#[allow(clippy::too_many_arguments)]
+async fn round<S: Store>(
+    store: Arc<S>,
+    cfg: Arc<Config>,
+    mode: Mode,
+    shutdown: &CancellationToken,
+    control: &Control,
+    cfg_rx: &mut tokio::sync::watch::Receiver<Arc<Config>>,
+    check_rx: &mut Option<tokio::sync::mpsc::Receiver<i64>>,
+    report: &mut RunReport,
+) -> Result<RoundEnd, DaemonError> {
+    // Stops this round's alert worker on a reload; a shutdown stops it too.
+    let round_stop = shutdown.child_token();
     let fetcher = Arc::new(Fetcher::new(&cfg.fetch)?);
     let defs: Vec<WatchDef> = cfg
         .watches
@@ -137,7 +214,8 @@ pub async fn run_with<S: Store>(
     let states = store.sync_watches(&defs).await?;
     prune_checks(store.as_ref(), &cfg).await;
     // Alerts: the outbox worker runs beside the checks (None without channels).
-    let notifier = crate::notify::start(store.clone(), &cfg, mode == Mode::Once, &shutdown).await?;
+    let notifier =
+        crate::notify::start(store.clone(), &cfg, mode == Mode::Once, &round_stop).await?;
     let specs: HashMap<&str, Arc<WatchSpec>> = cfg
         .watches
         .iter()
@@ -168,12 +246,14 @@ pub async fn run_with<S: Store>(
         })
         .collect();
     tracing::info!(watches = slots.len(), mode = ?mode, "palimpsest starting");
+    control.set_readiness(Readiness::Ready);
+    control.systemd.ready();
+    let metrics = control.metrics.clone();
 
     let (writer_tx, writer_handle) = writer::spawn(store.clone());
     let limit = Arc::new(Semaphore::new(cfg.fetch.concurrency.max(1)));
     let mut running: JoinSet<(usize, WatchState, Outcome)> = JoinSet::new();
     let mut task_slot: HashMap<tokio::task::Id, usize> = HashMap::new();
-    let mut report = RunReport::default();
 
     // A task is spawned only once it holds a concurrency permit, so at most
     // `concurrency` check futures exist at a time, whatever the watch count.
@@ -262,6 +342,14 @@ pub async fn run_with<S: Store>(
             Ok((id, (idx, state, outcome))) => {
                 task_slot.remove(&id);
                 report.add(&outcome);
+                metrics.record_check(
+                    outcome.outcome.as_str(),
+                    outcome.duration,
+                    outcome.bytes,
+                );
+                for k in &outcome.events {
+                    metrics.record_event(k.as_str());
+                }
                 let slot = slots.get_mut(idx)?;
                 slot.state = state;
                 slot.running = false;
@@ -282,6 +370,7 @@ pub async fn run_with<S: Store>(
                 ));
                 report.checks += 1;
                 *report.outcomes.entry("panicked").or_default() += 1;
+                metrics.record_check("panicked", Duration::ZERO, 0);
                 Some((idx, Vec::new()))
             }
         }
@@ -311,6 +400,12 @@ pub async fn run_with<S: Store>(
         tokio::time::Instant::now() + Duration::from_secs(3600),
         Duration::from_secs(3600),
     );
+    // systemd's watchdog is pinged from this loop, so a ping proves the
+    // loop turns, not merely that the process exists.
+    let watchdog = control.systemd.watchdog_interval();
+    let mut watchdog_every =
+        tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let mut end = RoundEnd::Stopped;
     loop {
         while let Some(&idx) = ready.front() {
             let Ok(permit) = limit.clone().try_acquire_owned() else {
@@ -332,10 +427,18 @@ pub async fn run_with<S: Store>(
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             biased;
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => {
+                control.set_readiness(Readiness::Draining);
+                control.systemd.stopping();
+                break;
+            }
+            Ok(()) = cfg_rx.changed(), if mode == Mode::Daemon => {
+                end = RoundEnd::Reload;
+                break;
+            }
             Some(joined) = running.join_next_with_id() => {
                 let events_before: usize = report.events.values().sum();
-                let done = finish(joined, &mut slots, &mut task_slot, &mut report);
+                let done = finish(joined, &mut slots, &mut task_slot, report);
                 if let Some(n) = &notifier
                     && report.events.values().sum::<usize>() > events_before
                 {
@@ -367,6 +470,17 @@ pub async fn run_with<S: Store>(
                 }
             }
             _ = prune_every.tick(), if mode == Mode::Daemon => prune_checks(store.as_ref(), &cfg).await,
+            _ = watchdog_every.tick(), if watchdog.is_some() => control.systemd.watchdog(),
+            Some(id) = next_request(check_rx) => {
+                // "Check now": due now, unless a check of it is running.
+                if let Some(idx) = slots.iter().position(|s| s.state.id == id)
+                    && !slots[idx].running
+                    && !ready.contains(&idx)
+                {
+                    tracing::info!(watch = %slots[idx].spec.name, "check requested");
+                    ready.push_back(idx);
+                }
+            }
             _ = tokio::time::sleep(wait), if mode == Mode::Daemon => {
                 let now = now_millis();
                 while let Some(Reverse((due, idx))) = heap.peek().copied() {
@@ -391,7 +505,7 @@ pub async fn run_with<S: Store>(
         tracing::info!(running = running.len(), grace = ?cfg.schedule.shutdown_grace, "waiting for running checks");
         let drained = tokio::time::timeout(cfg.schedule.shutdown_grace, async {
             while let Some(j) = running.join_next_with_id().await {
-                finish(j, &mut slots, &mut task_slot, &mut report);
+                finish(j, &mut slots, &mut task_slot, report);
             }
         })
         .await;
@@ -409,18 +523,16 @@ pub async fn run_with<S: Store>(
     if let Err(e) = writer_handle.await {
         tracing::error!("the writer task ended abnormally: {e}");
     }
-    if let Some(n) = notifier {
-        report.deliveries = n.finish().await;
+    if end == RoundEnd::Reload {
+        round_stop.cancel();
     }
-    tracing::info!(
-        checks = report.checks,
-        new_versions = report.new_versions,
-        outcomes = ?report.outcomes,
-        events = ?report.events,
-        deliveries = ?report.deliveries,
-        "palimpsest stopped"
-    );
-    Ok(report)
+    if let Some(n) = notifier {
+        let d = n.finish().await;
+        report.deliveries.delivered += d.delivered;
+        report.deliveries.retried += d.retried;
+        report.deliveries.failed += d.failed;
+    }
+    Ok(end)
 }
 
 /// Applies `[storage] keep_checks`; a failure is logged, never fatal.

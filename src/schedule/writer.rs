@@ -62,6 +62,8 @@ async fn run<S: Store>(store: Arc<S>, mut rx: mpsc::Receiver<Job>) {
 pub(super) struct Pending {
     done: Option<oneshot::Receiver<Result<Committed, String>>>,
     outcome: crate::model::CheckOutcome,
+    duration: std::time::Duration,
+    bytes: u64,
     events: Vec<crate::model::EventKind>,
     has_version: bool,
     update: crate::store::StateUpdate,
@@ -74,6 +76,8 @@ pub(super) async fn submit(tx: &mpsc::Sender<Job>, record: CheckRecord) -> Pendi
     let mut pending = Pending {
         done: Some(done_rx),
         outcome: record.outcome,
+        duration: std::time::Duration::from_millis(u64::try_from(record.duration_ms).unwrap_or(0)),
+        bytes: record.bytes,
         events: record.events.iter().map(|e| e.kind).collect(),
         has_version: record.version.is_some(),
         update: record.state.clone(),
@@ -103,6 +107,8 @@ impl Pending {
                 next_state(old, &self.update, self.text_hash, &c),
                 Outcome {
                     outcome: self.outcome,
+                    duration: self.duration,
+                    bytes: self.bytes,
                     new_version: self.has_version,
                     events: self.events,
                     written: true,
@@ -117,6 +123,8 @@ impl Pending {
                     s,
                     Outcome {
                         outcome: self.outcome,
+                        duration: self.duration,
+                        bytes: self.bytes,
                         new_version: false,
                         events: Vec::new(),
                         written: false,

@@ -12,9 +12,11 @@
 //! * blobs are content-addressed: writing a blob that exists is a no-op;
 //! * times are integer UTC milliseconds.
 
+pub mod api;
 pub mod blob;
 pub mod outbox;
 pub mod sqlite;
+mod sqlite_api;
 mod sqlite_outbox;
 
 use crate::config::{Retention, StorageConfig};
@@ -23,6 +25,10 @@ use crate::detect::status::{Condition, PageStatus};
 use crate::fetch::{Hop, Validators};
 use crate::model::{CheckOutcome, EventKind, Millis, WatchKind};
 use blob::Blob;
+pub use api::{
+    ApiObject, ChannelState, EventFilter, EventRow, ObjectKind, OpsSnapshot, SubscriptionInfo,
+    TokenInfo, UnsubscribeTarget,
+};
 pub use outbox::{Attempt, ChannelDef, Claimed, DeliveryInfo, SubscriptionDef};
 use serde::Serialize;
 pub use sqlite_outbox::new_message_id;
@@ -402,6 +408,82 @@ pub trait Store: Send + Sync + 'static {
         status: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<DeliveryInfo>>> + Send;
+
+    // ---- the HTTP API (see `api`) ----
+
+    /// Every watch, channel and subscription made through the API.
+    fn api_objects(&self) -> impl Future<Output = Result<Vec<ApiObject>>> + Send;
+
+    /// Creates or replaces an object made through the API.
+    fn put_api_object(
+        &self,
+        obj: &ApiObject,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes an object made through the API; `false` if there was none.
+    fn delete_api_object(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a new token's hash; `None` if the name is taken.
+    fn create_token(
+        &self,
+        name: &str,
+        hash: &[u8; 32],
+        read_only: bool,
+        now: Millis,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    /// The token with this hash, noting its use.
+    fn token_by_hash(
+        &self,
+        hash: &[u8; 32],
+        now: Millis,
+    ) -> impl Future<Output = Result<Option<TokenInfo>>> + Send;
+
+    fn tokens(&self) -> impl Future<Output = Result<Vec<TokenInfo>>> + Send;
+
+    /// Deletes a token by name; `false` if there was none.
+    fn revoke_token(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The server's secret key (session cookies, unsubscribe links),
+    /// created on first use and the same for every daemon on the database.
+    fn server_key(&self) -> impl Future<Output = Result<[u8; 32]>> + Send;
+
+    /// Events of every watch, filtered, newest first.
+    fn list_events(
+        &self,
+        filter: &EventFilter,
+    ) -> impl Future<Output = Result<Vec<EventRow>>> + Send;
+
+    /// Makes a failed delivery (its whole message) pending and due now;
+    /// `false` if it is not a failed delivery.
+    fn retry_delivery(&self, id: i64, now: Millis) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The active subscriptions as stored.
+    fn subscriptions(&self) -> impl Future<Output = Result<Vec<SubscriptionInfo>>> + Send;
+
+    /// The stored state of the active channels.
+    fn channel_states(&self) -> impl Future<Output = Result<Vec<ChannelState>>> + Send;
+
+    /// The subscription a message was sent for (its unsubscribe link).
+    fn unsubscribe_target(
+        &self,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Option<UnsubscribeTarget>>> + Send;
+
+    /// Unsubscribes a subscription (idempotent) and fails its pending deliveries.
+    fn unsubscribe(
+        &self,
+        subscription_id: i64,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Figures for `/metrics`.
+    fn ops_snapshot(&self) -> impl Future<Output = Result<OpsSnapshot>> + Send;
 }
 
 /// Opens the configured backend.

@@ -995,6 +995,72 @@ impl Store for SqliteStore {
             blobs: row.try_get("b").map_err(e())?,
         })
     }
+
+    async fn api_objects(&self) -> Result<Vec<super::ApiObject>> {
+        self.api_objects_impl().await
+    }
+
+    async fn put_api_object(&self, obj: &super::ApiObject, now: Millis) -> Result<()> {
+        self.put_api_object_impl(obj, now).await
+    }
+
+    async fn delete_api_object(&self, kind: super::ObjectKind, name: &str) -> Result<bool> {
+        self.delete_api_object_impl(kind, name).await
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        hash: &[u8; 32],
+        read_only: bool,
+        now: Millis,
+    ) -> Result<Option<i64>> {
+        self.create_token_impl(name, hash, read_only, now).await
+    }
+
+    async fn token_by_hash(&self, hash: &[u8; 32], now: Millis) -> Result<Option<super::TokenInfo>> {
+        self.token_by_hash_impl(hash, now).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<super::TokenInfo>> {
+        self.tokens_impl().await
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<bool> {
+        self.revoke_token_impl(name).await
+    }
+
+    async fn server_key(&self) -> Result<[u8; 32]> {
+        self.server_key_impl().await
+    }
+
+    async fn list_events(&self, filter: &super::EventFilter) -> Result<Vec<super::EventRow>> {
+        self.list_events_impl(filter).await
+    }
+
+    async fn retry_delivery(&self, id: i64, now: Millis) -> Result<bool> {
+        self.retry_delivery_impl(id, now).await
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<super::SubscriptionInfo>> {
+        self.subscriptions_impl().await
+    }
+
+    async fn channel_states(&self) -> Result<Vec<super::ChannelState>> {
+        self.channel_states_impl().await
+    }
+
+    async fn unsubscribe_target(&self, message_id: &str) -> Result<Option<super::UnsubscribeTarget>> {
+        self.unsubscribe_target_impl(message_id).await
+    }
+
+    async fn unsubscribe(&self, subscription_id: i64, now: Millis) -> Result<()> {
+        self.unsubscribe_impl(subscription_id, now).await
+    }
+
+    async fn ops_snapshot(&self) -> Result<super::OpsSnapshot> {
+        self.ops_snapshot_impl().await
+    }
 }
 
 /// Rows per multi-row statement (at most 15 parameters each, well under

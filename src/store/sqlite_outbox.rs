@@ -47,7 +47,7 @@ pub(super) async fn enqueue(tx: &mut SqliteConnection, n_events: usize, now: Mil
                               ELSE ?1 END
          FROM events e
          JOIN watches w ON w.id = e.watch_id
-         JOIN subscriptions s ON s.active = 1
+         JOIN subscriptions s ON s.active = 1 AND s.unsubscribed_at IS NULL
          JOIN channels c ON c.id = s.channel_id AND c.active = 1 AND c.disabled_at IS NULL
          WHERE e.id > (SELECT MAX(id) FROM events) - ?2
            AND EXISTS (SELECT 1 FROM json_each(s.kinds) k WHERE k.value = e.kind)
