@@ -92,6 +92,7 @@ struct Ctx<S> {
     permits: Semaphore,
     /// Claimed by this worker and not finished yet (released if abandoned).
     in_flight: Mutex<HashSet<String>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Syncs the config's channels and subscriptions into the store and, when
@@ -101,6 +102,7 @@ pub async fn start<S: Store>(
     cfg: &Config,
     once: bool,
     shutdown: &CancellationToken,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 ) -> Result<Option<Worker>, NotifyError> {
     store
         .sync_notify(
@@ -136,6 +138,7 @@ pub async fn start<S: Store>(
         owner: format!("pid{}-{:08x}", std::process::id(), fastrand::u32(..)),
         permits: Semaphore::new(cfg.notify.concurrency.max(1)),
         in_flight: Mutex::new(HashSet::new()),
+        metrics,
     });
     let wake = Arc::new(Notify::new());
     let drain = CancellationToken::new();
@@ -296,11 +299,23 @@ async fn channel_task<S: Store>(
             let _permit = ctx.permits.acquire().await;
             attempt(&ctx, &m).await
         };
-        match &attempt {
-            Attempt::Delivered => report.delivered += 1,
-            Attempt::Retry { .. } => report.retried += 1,
-            Attempt::Failed { .. } => report.failed += 1,
-            Attempt::Released { .. } => {}
+        let outcome = match &attempt {
+            Attempt::Delivered => {
+                report.delivered += 1;
+                Some("delivered")
+            }
+            Attempt::Retry { .. } => {
+                report.retried += 1;
+                Some("retry")
+            }
+            Attempt::Failed { .. } => {
+                report.failed += 1;
+                Some("failed")
+            }
+            Attempt::Released { .. } => None,
+        };
+        if let (Some(o), Some(m)) = (outcome, &ctx.metrics) {
+            m.record_delivery(o);
         }
         finish(&ctx, &m.message_id, &attempt).await;
         let stop_here = match &attempt {

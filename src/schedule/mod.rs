@@ -215,7 +215,14 @@ async fn round<S: Store>(
     prune_checks(store.as_ref(), &cfg).await;
     // Alerts: the outbox worker runs beside the checks (None without channels).
     let notifier =
-        crate::notify::start(store.clone(), &cfg, mode == Mode::Once, &round_stop).await?;
+        crate::notify::start(
+        store.clone(),
+        &cfg,
+        mode == Mode::Once,
+        &round_stop,
+        Some(control.metrics.clone()),
+    )
+    .await?;
     let specs: HashMap<&str, Arc<WatchSpec>> = cfg
         .watches
         .iter()
