@@ -864,9 +864,12 @@ struct PreviewBody {
 
 async fn preview_route<S: Store>(
     State(app): AppState<S>,
-    _auth: Bearer,
+    auth: Bearer,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    // It stores nothing, but it makes the daemon fetch any URL: not for
+    // read-only tokens (handed to feed readers and dashboards).
+    auth.write()?;
     let b: PreviewBody = serde_json::from_value(body).map_err(|e| {
         ApiError::bad_request(format!("invalid preview request: {e}"))
             .hint(r#"send {"url": "...", "select": "...", "exclude": [...], "ignore": [...]}"#)
