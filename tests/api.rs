@@ -40,7 +40,9 @@ impl Drop for Daemon {
 }
 
 fn page(title: &str, text: &str) -> String {
-    format!("<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>")
+    format!(
+        "<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"
+    )
 }
 
 impl Daemon {
@@ -111,9 +113,7 @@ boring = true
             Mode::Daemon,
             shutdown.clone(),
         ));
-        let app = server::App::new(store.clone(), control)
-            .await
-            .expect("app");
+        let app = server::App::new(store.clone(), control).await.expect("app");
         tokio::spawn(server::serve(listener, app, shutdown.clone()));
         let now = palimpsest::model::now_millis();
         let write = server::new_token().expect("token");
@@ -153,7 +153,13 @@ boring = true
         format!("{}{path}", self.base)
     }
 
-    async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> reqwest::Response {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -171,7 +177,7 @@ boring = true
         let r = self.send(method, path, Some(&self.write), body).await;
         let status = r.status();
         let text = r.text().await.expect("body");
-        let v = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, v)
     }
 
@@ -257,7 +263,11 @@ async fn every_api_route_needs_a_valid_token() {
         let path = concrete(p);
         let body = matches!(*m, "post" | "patch").then(|| json!({}));
         let r = d.send(method(m), &path, None, body.clone()).await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{m} {path} without a token");
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{m} {path} without a token"
+        );
         assert!(
             r.headers()
                 .get("www-authenticate")
@@ -268,7 +278,11 @@ async fn every_api_route_needs_a_valid_token() {
         let v: Value = json_of(r).await.expect("JSON error");
         assert!(v["error"].is_string(), "{m} {path}: {v}");
         let r = d.send(method(m), &path, Some("pal_wrong"), body).await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{m} {path} with a wrong token");
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{m} {path} with a wrong token"
+        );
     }
     // Not a bearer token at all.
     let r = d
@@ -293,7 +307,10 @@ async fn every_api_route_needs_a_valid_token() {
     // Unknown API routes are JSON 404s that point at the document.
     let (s, v) = d.call(Method::GET, "/api/v1/nope", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    assert!(v["hint"].as_str().is_some_and(|h| h.contains("openapi")), "{v}");
+    assert!(
+        v["hint"].as_str().is_some_and(|h| h.contains("openapi")),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,13 +332,25 @@ async fn read_only_tokens_read_but_never_change() {
         let path = concrete(p);
         if *m == "get" {
             let r = d.send(Method::GET, &path, Some(&d.read), None).await;
-            assert_eq!(r.status(), StatusCode::OK, "GET {path} with a read-only token");
+            assert_eq!(
+                r.status(),
+                StatusCode::OK,
+                "GET {path} with a read-only token"
+            );
         } else {
-            let body = matches!(*m, "post" | "patch").then(|| json!({"name": "x", "url": d.site.url("/cfg")}));
+            let body = matches!(*m, "post" | "patch")
+                .then(|| json!({"name": "x", "url": d.site.url("/cfg")}));
             let r = d.send(method(m), &path, Some(&d.read), body).await;
-            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{m} {path} with a read-only token");
+            assert_eq!(
+                r.status(),
+                StatusCode::FORBIDDEN,
+                "{m} {path} with a read-only token"
+            );
             let v: Value = json_of(r).await.expect("JSON error");
-            assert!(v["error"].as_str().is_some_and(|e| e.contains("read-only")), "{v}");
+            assert!(
+                v["error"].as_str().is_some_and(|e| e.contains("read-only")),
+                "{v}"
+            );
         }
     }
     // Nothing was made.
@@ -377,7 +406,9 @@ async fn watches_are_made_checked_diffed_changed_and_deleted() {
         "/a",
         page("Alpha", "The quick red fox leaps over the lazy dog."),
     );
-    let (s, v) = d.call(Method::POST, "/api/v1/watches/alpha/check", None).await;
+    let (s, v) = d
+        .call(Method::POST, "/api/v1/watches/alpha/check", None)
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     assert_eq!(v["queued"], "alpha");
     let vs = d.versions("alpha", 2).await;
@@ -409,7 +440,9 @@ async fn watches_are_made_checked_diffed_changed_and_deleted() {
             .iter()
             .any(|e| e["watch"] == "alpha")
     );
-    let (s, v) = d.call(Method::GET, "/api/v1/events?kind=exploded", None).await;
+    let (s, v) = d
+        .call(Method::GET, "/api/v1/events?kind=exploded", None)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 
     // The diff of the last two versions.
@@ -420,15 +453,26 @@ async fn watches_are_made_checked_diffed_changed_and_deleted() {
     for word in ["brown", "jumps", "red", "leaps"] {
         assert!(unified.contains(word), "{word} not in\n{unified}");
     }
-    assert!(unified.contains("alpha #1") && unified.contains("alpha #2"), "{unified}");
+    assert!(
+        unified.contains("alpha #1") && unified.contains("alpha #2"),
+        "{unified}"
+    );
     assert!(!diff["hunks"].as_array().expect("hunks").is_empty());
-    assert!(diff["stats"]["words_added"].as_u64().unwrap_or(0) > 0, "{diff}");
+    assert!(
+        diff["stats"]["words_added"].as_u64().unwrap_or(0) > 0,
+        "{diff}"
+    );
     let same = d.get("/api/v1/watches/alpha/diff?from=2&to=latest").await;
     assert_eq!(same["hunks"], json!([]));
 
     // Version text: plain text that is never sniffed.
     let r = d
-        .send(Method::GET, "/api/v1/watches/alpha/versions/1/text", Some(&d.write), None)
+        .send(
+            Method::GET,
+            "/api/v1/watches/alpha/versions/1/text",
+            Some(&d.write),
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
@@ -437,15 +481,26 @@ async fn watches_are_made_checked_diffed_changed_and_deleted() {
     assert!(text.contains("quick brown fox"), "{text}");
     // The raw body is the HTML as fetched, served as text.
     let r = d
-        .send(Method::GET, "/api/v1/watches/alpha/versions/latest/raw", Some(&d.write), None)
+        .send(
+            Method::GET,
+            "/api/v1/watches/alpha/versions/latest/raw",
+            Some(&d.write),
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let ct = r.headers()["content-type"].to_str().expect("ct").to_string();
+    let ct = r.headers()["content-type"]
+        .to_str()
+        .expect("ct")
+        .to_string();
     assert!(ct.starts_with("text/plain"), "{ct}");
     assert!(!ct.contains("html"), "{ct}");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     let raw = r.text().await.expect("raw");
-    assert!(raw.contains("<title>Alpha</title>") && raw.contains("red fox"), "{raw}");
+    assert!(
+        raw.contains("<title>Alpha</title>") && raw.contains("red fox"),
+        "{raw}"
+    );
     let v1 = d.get("/api/v1/watches/alpha/versions/1").await;
     assert_eq!(v1["seq"], 1);
     assert_eq!(v1["title"], "Alpha");
@@ -458,21 +513,43 @@ async fn watches_are_made_checked_diffed_changed_and_deleted() {
 
     // Changes.
     let (s, w) = d
-        .call(Method::PATCH, "/api/v1/watches/alpha", Some(json!({"interval": "2h"})))
+        .call(
+            Method::PATCH,
+            "/api/v1/watches/alpha",
+            Some(json!({"interval": "2h"})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{w}");
     assert_eq!(w["definition"]["interval"], "2h");
-    assert_eq!(w["definition"]["tags"], json!(["news"]), "other keys are kept");
-    let (s, w) = d.call(Method::POST, "/api/v1/watches/alpha/pause", None).await;
+    assert_eq!(
+        w["definition"]["tags"],
+        json!(["news"]),
+        "other keys are kept"
+    );
+    let (s, w) = d
+        .call(Method::POST, "/api/v1/watches/alpha/pause", None)
+        .await;
     assert_eq!(s, StatusCode::OK, "{w}");
     assert_eq!(w["paused"], true);
-    let (s, v) = d.call(Method::POST, "/api/v1/watches/alpha/check", None).await;
-    assert_eq!(s, StatusCode::CONFLICT, "a paused watch is not checked: {v}");
-    let (s, w) = d.call(Method::POST, "/api/v1/watches/alpha/resume", None).await;
+    let (s, v) = d
+        .call(Method::POST, "/api/v1/watches/alpha/check", None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "a paused watch is not checked: {v}"
+    );
+    let (s, w) = d
+        .call(Method::POST, "/api/v1/watches/alpha/resume", None)
+        .await;
     assert_eq!(s, StatusCode::OK, "{w}");
     assert_eq!(w["paused"], false);
     let (s, v) = d
-        .call(Method::PATCH, "/api/v1/watches/alpha", Some(json!({"name": "beta"})))
+        .call(
+            Method::PATCH,
+            "/api/v1/watches/alpha",
+            Some(json!({"name": "beta"})),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 
@@ -516,13 +593,18 @@ async fn watch_requests_that_fail_say_why() {
     let d = Daemon::start("").await;
     d.site.set_html("/b", page("Bravo", "bravo text"));
     let new = json!({"name": "bravo", "url": d.site.url("/b")});
-    let (s, v) = d.call(Method::POST, "/api/v1/watches", Some(new.clone())).await;
+    let (s, v) = d
+        .call(Method::POST, "/api/v1/watches", Some(new.clone()))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 
     // A duplicate name, in the API or in the config file.
     let (s, v) = d.call(Method::POST, "/api/v1/watches", Some(new)).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
-    assert!(v["error"].as_str().is_some_and(|e| e.contains("bravo")), "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("bravo")),
+        "{v}"
+    );
     let (s, v) = d
         .call(
             Method::POST,
@@ -549,10 +631,17 @@ async fn watch_requests_that_fail_say_why() {
         "{v}"
     );
     let (s, v) = d
-        .call(Method::POST, "/api/v1/watches", Some(json!({"url": d.site.url("/c")})))
+        .call(
+            Method::POST,
+            "/api/v1/watches",
+            Some(json!({"url": d.site.url("/c")})),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"].as_str().is_some_and(|e| e.contains("name")), "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("name")),
+        "{v}"
+    );
     let (s, v) = d
         .call(
             Method::POST,
@@ -561,7 +650,9 @@ async fn watch_requests_that_fail_say_why() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "unknown keys are refused: {v}");
-    let (s, v) = d.call(Method::POST, "/api/v1/watches", Some(json!(["a"]))).await;
+    let (s, v) = d
+        .call(Method::POST, "/api/v1/watches", Some(json!(["a"])))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 
     // A body that is not JSON, or too large.
@@ -585,9 +676,15 @@ async fn watch_requests_that_fail_say_why() {
         .send()
         .await
         .expect("request");
-    assert!(r.status().is_client_error(), "no content type: {}", r.status());
+    assert!(
+        r.status().is_client_error(),
+        "no content type: {}",
+        r.status()
+    );
     let big = json!({"name": "big", "url": d.site.url("/c"), "tags": ["x".repeat(300 * 1024)]});
-    let r = d.send(Method::POST, "/api/v1/watches", Some(&d.write), Some(big)).await;
+    let r = d
+        .send(Method::POST, "/api/v1/watches", Some(&d.write), Some(big))
+        .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let v: Value = json_of(r).await.expect("a JSON error");
     assert!(v["error"].is_string(), "{v}");
@@ -595,21 +692,36 @@ async fn watch_requests_that_fail_say_why() {
     // Unknown watches and versions.
     let (s, v) = d.call(Method::GET, "/api/v1/watches/nosuch", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
-    assert!(v["error"].as_str().is_some_and(|e| e.contains("nosuch")), "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("nosuch")),
+        "{v}"
+    );
     assert!(v["hint"].is_string(), "{v}");
-    let (s, v) = d.call(Method::GET, "/api/v1/watches/bravo/versions/abc", None).await;
+    let (s, v) = d
+        .call(Method::GET, "/api/v1/watches/bravo/versions/abc", None)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["hint"].is_string(), "{v}");
-    let (s, v) = d.call(Method::GET, "/api/v1/watches/bravo/versions/999", None).await;
+    let (s, v) = d
+        .call(Method::GET, "/api/v1/watches/bravo/versions/999", None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
-    let (s, v) = d.call(Method::GET, "/api/v1/watches/bravo/versions?limit=x", None).await;
+    let (s, v) = d
+        .call(Method::GET, "/api/v1/watches/bravo/versions?limit=x", None)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    let (s, v) = d.call(Method::GET, "/api/v1/events?since=yesterday", None).await;
+    let (s, v) = d
+        .call(Method::GET, "/api/v1/events?since=yesterday", None)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 
     // The config file's watch is read-only here.
     for (m, path, body) in [
-        (Method::PATCH, "/api/v1/watches/cfgwatch", Some(json!({"interval": "2h"}))),
+        (
+            Method::PATCH,
+            "/api/v1/watches/cfgwatch",
+            Some(json!({"interval": "2h"})),
+        ),
         (Method::DELETE, "/api/v1/watches/cfgwatch", None),
         (Method::POST, "/api/v1/watches/cfgwatch/pause", None),
         (Method::POST, "/api/v1/watches/cfgwatch/resume", None),
@@ -617,10 +729,17 @@ async fn watch_requests_that_fail_say_why() {
         let (s, v) = d.call(m.clone(), path, body).await;
         assert_eq!(s, StatusCode::CONFLICT, "{m} {path}: {v}");
         assert!(
-            v["error"].as_str().is_some_and(|e| e.contains("config file") && e.contains("read-only")),
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("config file") && e.contains("read-only")),
             "{m} {path}: {v}"
         );
-        assert!(v["hint"].as_str().is_some_and(|h| h.contains("config file")), "{v}");
+        assert!(
+            v["hint"]
+                .as_str()
+                .is_some_and(|h| h.contains("config file")),
+            "{v}"
+        );
     }
     let cfg = d.get("/api/v1/watches/cfgwatch").await;
     assert_eq!(cfg["source"], "config");
@@ -629,7 +748,11 @@ async fn watch_requests_that_fail_say_why() {
     // `${…}` in a string is kept as written, never expanded.
     let url = format!("{}?who=${{HOME}}", d.site.url("/b"));
     let (s, v) = d
-        .call(Method::POST, "/api/v1/watches", Some(json!({"name": "env", "url": url})))
+        .call(
+            Method::POST,
+            "/api/v1/watches",
+            Some(json!({"name": "env", "url": url})),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let w = d.get("/api/v1/watches/env").await;
@@ -668,7 +791,9 @@ async fn events_come_in_pages() {
     assert_eq!(page1.len(), 1);
     assert_eq!(page1[0]["id"], all[0]["id"], "newest first");
     let next = first["next"].as_i64().expect("next");
-    let second = d.get(&format!("/api/v1/events?limit=1&before={next}")).await;
+    let second = d
+        .get(&format!("/api/v1/events?limit=1&before={next}"))
+        .await;
     let page2 = second["events"].as_array().expect("events");
     assert_eq!(page2.len(), 1);
     assert_eq!(page2[0]["id"], all[1]["id"], "the next older one");
@@ -695,7 +820,9 @@ async fn events_come_in_pages() {
             .all(|e| e["watch"] == "cfgwatch"),
         "{tag}"
     );
-    let (s, v) = d.call(Method::GET, "/api/v1/events?watch=nosuch", None).await;
+    let (s, v) = d
+        .call(Method::GET, "/api/v1/events?watch=nosuch", None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
 }
 
@@ -726,18 +853,32 @@ async fn channels_never_show_their_secrets() {
     assert_eq!(c["host"], "127.0.0.1");
     assert_eq!(c["headers"], json!(["X-Api-Key"]));
 
-    let r = d.send(Method::GET, "/api/v1/channels", Some(&d.read), None).await;
+    let r = d
+        .send(Method::GET, "/api/v1/channels", Some(&d.read), None)
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let raw = r.text().await.expect("body");
-    for secret in [SECRET, "XXXXsecretpath", hook_path, "headersecretvalue", "/hook"] {
+    for secret in [
+        SECRET,
+        "XXXXsecretpath",
+        hook_path,
+        "headersecretvalue",
+        "/hook",
+    ] {
         assert!(!raw.contains(secret), "`{secret}` shown in {raw}");
     }
     let list: Value = serde_json::from_str(&raw).expect("JSON");
     let chans = list["channels"].as_array().expect("channels");
-    let api = chans.iter().find(|c| c["name"] == "apihook").expect("apihook");
+    let api = chans
+        .iter()
+        .find(|c| c["name"] == "apihook")
+        .expect("apihook");
     assert_eq!(api["has_secret"], true);
     assert_eq!(api["read_only"], false);
-    let cfg = chans.iter().find(|c| c["name"] == "cfghook").expect("cfghook");
+    let cfg = chans
+        .iter()
+        .find(|c| c["name"] == "cfghook")
+        .expect("cfghook");
     assert_eq!(cfg["source"], "config");
     assert_eq!(cfg["has_secret"], false);
 
@@ -811,11 +952,22 @@ async fn channels_never_show_their_secrets() {
     assert_eq!(cfg_sub["source"], "config");
 
     // Deleting: subscriptions first, config objects never.
-    let (s, v) = d.call(Method::DELETE, "/api/v1/channels/apihook", None).await;
-    assert_eq!(s, StatusCode::CONFLICT, "{v}");
-    assert!(v["hint"].as_str().is_some_and(|h| h.contains("subscriptions")), "{v}");
     let (s, v) = d
-        .call(Method::DELETE, &format!("/api/v1/subscriptions/{}", cfg_sub["id"]), None)
+        .call(Method::DELETE, "/api/v1/channels/apihook", None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(
+        v["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("subscriptions")),
+        "{v}"
+    );
+    let (s, v) = d
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/subscriptions/{}", cfg_sub["id"]),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let (s, v) = d
@@ -837,15 +989,28 @@ async fn channels_never_show_their_secrets() {
         .call(Method::DELETE, &format!("/api/v1/subscriptions/{id}"), None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
-    let (s, v) = d.call(Method::DELETE, "/api/v1/subscriptions/abc", None).await;
+    let (s, v) = d
+        .call(Method::DELETE, "/api/v1/subscriptions/abc", None)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    let (s, v) = d.call(Method::DELETE, "/api/v1/channels/apihook", None).await;
+    let (s, v) = d
+        .call(Method::DELETE, "/api/v1/channels/apihook", None)
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = d.call(Method::DELETE, "/api/v1/channels/apihook", None).await;
+    let (s, v) = d
+        .call(Method::DELETE, "/api/v1/channels/apihook", None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
-    let (s, v) = d.call(Method::DELETE, "/api/v1/channels/cfghook", None).await;
+    let (s, v) = d
+        .call(Method::DELETE, "/api/v1/channels/cfghook", None)
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
-    assert!(v["error"].as_str().is_some_and(|e| e.contains("config file")), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("config file")),
+        "{v}"
+    );
     let list = d.get("/api/v1/channels").await;
     assert_eq!(names(&list, "channels"), ["cfghook"]);
 }
@@ -854,8 +1019,13 @@ async fn channels_never_show_their_secrets() {
 /// so a delivery for every subscription.
 async fn edit_cfgwatch(d: &Daemon) {
     d.versions("cfgwatch", 1).await;
-    d.site.set_html("/cfg", page("Config page", "the config page says goodbye now"));
-    let (s, v) = d.call(Method::POST, "/api/v1/watches/cfgwatch/check", None).await;
+    d.site.set_html(
+        "/cfg",
+        page("Config page", "the config page says goodbye now"),
+    );
+    let (s, v) = d
+        .call(Method::POST, "/api/v1/watches/cfgwatch/check", None)
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     d.versions("cfgwatch", 2).await;
 }
@@ -891,19 +1061,32 @@ async fn deliveries_list_and_retry() {
     let (s, v) = d.call(Method::GET, "/api/v1/deliveries", None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v["deliveries"].is_array());
-    let (s, v) = d.call(Method::GET, "/api/v1/deliveries?status=lost", None).await;
+    let (s, v) = d
+        .call(Method::GET, "/api/v1/deliveries?status=lost", None)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 
     edit_cfgwatch(&d).await;
     let ok = d
-        .deliveries_where(|x| x["channel"] == "cfghook" && x["status"] == "delivered", "delivered to cfghook")
+        .deliveries_where(
+            |x| x["channel"] == "cfghook" && x["status"] == "delivered",
+            "delivered to cfghook",
+        )
         .await;
     assert_eq!(ok["watch"], "cfgwatch");
     assert_eq!(ok["event_kind"], "edited");
     let failed = d
-        .deliveries_where(|x| x["channel"] == "refuser" && x["status"] == "failed", "failed to refuser")
+        .deliveries_where(
+            |x| x["channel"] == "refuser" && x["status"] == "failed",
+            "failed to refuser",
+        )
         .await;
-    assert!(failed["last_error"].as_str().is_some_and(|e| e.contains("400")), "{failed}");
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("400")),
+        "{failed}"
+    );
     let only_failed = d.get("/api/v1/deliveries?status=failed").await;
     assert!(
         only_failed["deliveries"]
@@ -915,20 +1098,32 @@ async fn deliveries_list_and_retry() {
 
     // Only failed deliveries can be retried.
     let (s, v) = d
-        .call(Method::POST, &format!("/api/v1/deliveries/{}/retry", ok["id"]), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/deliveries/{}/retry", ok["id"]),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     assert!(v["hint"].is_string(), "{v}");
-    let (s, v) = d.call(Method::POST, "/api/v1/deliveries/999999/retry", None).await;
+    let (s, v) = d
+        .call(Method::POST, "/api/v1/deliveries/999999/retry", None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
-    let (s, v) = d.call(Method::POST, "/api/v1/deliveries/x/retry", None).await;
+    let (s, v) = d
+        .call(Method::POST, "/api/v1/deliveries/x/retry", None)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 
     // The endpoint is fixed; the retry is delivered.
     d.site.set_html("/refuse", "ok now");
     let id = failed["id"].as_i64().expect("id");
     let (s, v) = d
-        .call(Method::POST, &format!("/api/v1/deliveries/{id}/retry"), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/deliveries/{id}/retry"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["retrying"], id);
@@ -944,31 +1139,47 @@ async fn deliveries_list_and_retry() {
         row["status"] == "pending" || row["status"] == "delivered",
         "{row}"
     );
-    d.deliveries_where(|x| x["id"] == id && x["status"] == "delivered", "retried and delivered")
-        .await;
+    d.deliveries_where(
+        |x| x["id"] == id && x["status"] == "delivered",
+        "retried and delivered",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribe_links_are_signed_and_need_a_post() {
     let d = Daemon::start("").await;
     for m in [Method::GET, Method::POST] {
-        let r = d.send(m.clone(), "/unsubscribe/msg_x.AAAA", None, None).await;
+        let r = d
+            .send(m.clone(), "/unsubscribe/msg_x.AAAA", None, None)
+            .await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{m} forged");
         let r = d.send(m.clone(), "/unsubscribe/garbage", None, None).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{m} garbage");
     }
     edit_cfgwatch(&d).await;
     let row = d
-        .deliveries_where(|x| x["channel"] == "cfghook" && x["message_id"].is_string(), "with a message id")
+        .deliveries_where(
+            |x| x["channel"] == "cfghook" && x["message_id"].is_string(),
+            "with a message id",
+        )
         .await;
     let message_id = row["message_id"].as_str().expect("message id").to_string();
     let key = d.store.server_key().await.expect("server key");
     let link = palimpsest::notify::email::unsubscribe_url(&d.base, &key, &message_id);
-    let path = link.strip_prefix(&d.base).expect("a link to this server").to_string();
+    let path = link
+        .strip_prefix(&d.base)
+        .expect("a link to this server")
+        .to_string();
     // A link signed for another message does not work for this one.
     let (_, sig) = path.rsplit_once('.').expect("signed");
     let r = d
-        .send(Method::POST, &format!("/unsubscribe/msg_other.{sig}"), None, None)
+        .send(
+            Method::POST,
+            &format!("/unsubscribe/msg_other.{sig}"),
+            None,
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
@@ -992,12 +1203,14 @@ async fn unsubscribe_links_are_signed_and_need_a_post() {
     let r = d.send(Method::POST, &path, None, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let s = subscribed(&d.get("/api/v1/subscriptions").await);
-    let at = s["unsubscribed_at"].as_i64().expect("unsubscribed_at set");
+    assert!(
+        s["unsubscribed_at"].as_i64().is_some(),
+        "unsubscribed_at not set: {s}"
+    );
     let r = d.send(Method::POST, &path, None, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let s = subscribed(&d.get("/api/v1/subscriptions").await);
     assert!(s["unsubscribed_at"].as_i64().is_some(), "{s}");
-    let _ = at;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1008,7 +1221,12 @@ async fn feeds_take_a_token_in_the_query() {
     let r = d.send(Method::GET, "/feeds/events.atom", None, None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let r = d
-        .send(Method::GET, "/feeds/events.atom?token=pal_wrong", None, None)
+        .send(
+            Method::GET,
+            "/feeds/events.atom?token=pal_wrong",
+            None,
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     for path in [
@@ -1020,7 +1238,12 @@ async fn feeds_take_a_token_in_the_query() {
         let r = poll(Duration::from_secs(10), || async {
             let r = d.send(Method::GET, &url, None, None).await;
             let ok = r.status() == StatusCode::OK;
-            let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
             let body = r.text().await.unwrap_or_default();
             (ok && body.contains("cfgwatch")).then_some((ct, body))
         })
@@ -1030,7 +1253,12 @@ async fn feeds_take_a_token_in_the_query() {
         assert!(body.contains("<feed"), "{path}: {body}");
     }
     let r = d
-        .send(Method::GET, &format!("/feeds/watch/nosuch.atom?token={}", d.read), None, None)
+        .send(
+            Method::GET,
+            &format!("/feeds/watch/nosuch.atom?token={}", d.read),
+            None,
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
@@ -1038,14 +1266,21 @@ async fn feeds_take_a_token_in_the_query() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feeds_need_a_token() {
     let d = Daemon::start("").await;
-    for path in ["/feeds/events.atom", "/feeds/watch/cfgwatch.atom", "/feeds/tag/cfgtag.atom"] {
+    for path in [
+        "/feeds/events.atom",
+        "/feeds/watch/cfgwatch.atom",
+        "/feeds/tag/cfgtag.atom",
+    ] {
         let r = d.send(Method::GET, path, None, None).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
         let r = d
             .send(Method::GET, &format!("{path}?token={}", d.read), None, None)
             .await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
-        let ct = r.headers()["content-type"].to_str().expect("ct").to_string();
+        let ct = r.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .to_string();
         assert!(ct.starts_with("application/atom+xml"), "{path}: {ct}");
     }
 }
@@ -1103,9 +1338,16 @@ async fn preview_shows_what_a_watch_would_store() {
     assert_eq!(v["title"], "Prev");
     let lines = v["lines"].to_string();
     assert!(lines.contains("kept line"), "{v}");
-    assert!(!lines.contains("advert") && !lines.contains("outside"), "{v}");
+    assert!(
+        !lines.contains("advert") && !lines.contains("outside"),
+        "{v}"
+    );
     let (s, v) = d
-        .call(Method::POST, "/api/v1/preview", Some(json!({"select": "#keep"})))
+        .call(
+            Method::POST,
+            "/api/v1/preview",
+            Some(json!({"select": "#keep"})),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     // Nothing was stored.

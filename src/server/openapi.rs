@@ -11,7 +11,9 @@ mod tests {
     use serde_json::Value;
     use std::collections::BTreeSet;
 
-    const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+    const METHODS: &[&str] = &[
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
 
     fn document() -> Value {
         serde_json::from_str(DOCUMENT).expect("openapi.json is JSON")
@@ -33,7 +35,11 @@ mod tests {
             .iter()
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
-        assert_eq!(routes.len(), super::super::api::ROUTES.len(), "ROUTES has duplicates");
+        assert_eq!(
+            routes.len(),
+            super::super::api::ROUTES.len(),
+            "ROUTES has duplicates"
+        );
         assert_eq!(documented, routes);
     }
 
@@ -64,8 +70,14 @@ mod tests {
         let doc = document();
         assert_eq!(doc["openapi"], "3.1.0");
         assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["type"], "http");
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["type"],
+            "http"
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
         assert_eq!(doc["security"][0]["bearer"], serde_json::json!([]));
         // Every reference points at something in the document.
         fn refs(v: &Value, out: &mut Vec<String>) {
