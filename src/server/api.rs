@@ -240,7 +240,7 @@ pub(super) async fn put_watch<S: Store>(
 ) -> Result<WatchSummary, ApiError> {
     let name = objects::name_field(&def, "name")?;
     let body = objects::toml_body(&def)?;
-    objects::change(
+    let cfg = objects::change(
         app,
         Change::Put(ApiObject {
             kind: ObjectKind::Watch,
@@ -249,11 +249,19 @@ pub(super) async fn put_watch<S: Store>(
         }),
     )
     .await?;
+    let spec = cfg.watches.iter().find(|s| s.name == name);
     // The scheduler syncs the new config into the database; wait for it
-    // (briefly) so the answer can show the watch as stored.
+    // (briefly) so the answer can show the watch as stored. A watch that
+    // existed is active already: wait until it shows the change too.
     for _ in 0..100 {
         if let Some(w) = app.store.find_watch(&name).await?
             && w.active
+            && spec.is_none_or(|s| {
+                w.paused == s.paused
+                    && w.url == s.url.as_str()
+                    && w.kind == s.kind.as_str()
+                    && w.tags == s.tags
+            })
         {
             // A new or changed watch is checked now, not at its next turn.
             if !w.paused {
@@ -970,9 +978,12 @@ struct PreviewBody {
 
 async fn preview_route<S: Store>(
     State(app): AppState<S>,
-    _auth: Bearer,
+    auth: Bearer,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    // It stores nothing, but it makes the daemon fetch any URL: not for
+    // read-only tokens (handed to feed readers and dashboards).
+    auth.write()?;
     let b: PreviewBody = serde_json::from_value(body).map_err(|e| {
         ApiError::bad_request(format!("invalid preview request: {e}"))
             .hint(r#"send {"url": "...", "select": "...", "exclude": [...], "ignore": [...]}"#)

@@ -78,14 +78,32 @@ pub fn invalid(e: ReloadError) -> ApiError {
 /// that `${…}` is kept literally: an API client must never read the
 /// daemon's environment through config expansion.
 pub fn toml_body(obj: &Map<String, Value>) -> Result<String, ApiError> {
-    let mut table = toml::Table::new();
+    // One `key = value` line per key, values inline: the body is pasted
+    // under a `[[watch]]` (etc.) header, so a nested table written as a
+    // `[section]` of its own would become a top-level table of the config
+    // (`{"smtp": {...}}` would set the daemon's SMTP server).
+    let mut out = String::new();
     for (k, v) in obj {
         if let Some(v) = to_toml(v, k)? {
-            table.insert(k.clone(), v);
+            out.push_str(&toml_key(k));
+            out.push_str(" = ");
+            out.push_str(&v.to_string());
+            out.push('\n');
         }
     }
-    toml::to_string(&table)
-        .map_err(|e| ApiError::bad_request(format!("cannot encode the object: {e}")))
+    Ok(out)
+}
+
+/// A key as TOML writes it: bare when it can be, quoted otherwise.
+fn toml_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        toml::Value::String(k.to_string()).to_string()
+    }
 }
 
 fn to_toml(v: &Value, key: &str) -> Result<Option<toml::Value>, ApiError> {
@@ -130,7 +148,10 @@ pub fn json_of(body: &str) -> Map<String, Value> {
     let Ok(table) = body.parse::<toml::Table>() else {
         return Map::new();
     };
-    table.into_iter().map(|(k, v)| (k, from_toml(v))).collect()
+    table
+        .into_iter()
+        .map(|(k, v)| (k, from_toml(v)))
+        .collect()
 }
 
 fn from_toml(v: toml::Value) -> Value {
@@ -141,9 +162,7 @@ fn from_toml(v: toml::Value) -> Value {
         toml::Value::Boolean(b) => Value::Bool(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.into_iter().map(from_toml).collect()),
-        toml::Value::Table(t) => {
-            Value::Object(t.into_iter().map(|(k, v)| (k, from_toml(v))).collect())
-        }
+        toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, from_toml(v))).collect()),
     }
 }
 
@@ -168,9 +187,7 @@ pub fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
 pub fn name_field(o: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
     match o.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-        Some(_) => Err(ApiError::bad_request(format!(
-            "`{key}` must be a non-empty string"
-        ))),
+        Some(_) => Err(ApiError::bad_request(format!("`{key}` must be a non-empty string"))),
         None => Err(ApiError::bad_request(format!("`{key}` is required"))),
     }
 }
@@ -221,6 +238,27 @@ mod tests {
         assert_eq!(back["url"], "https://example.org/?q=${SMTP_PASSWORD}");
         assert_eq!(back["keep_versions"], 5);
         assert_eq!(back["tags"], serde_json::json!(["x", "y"]));
+    }
+
+    #[test]
+    fn nested_objects_stay_inside_their_table() {
+        let o = object(serde_json::json!({
+            "name": "h", "type": "webhook", "url": "https://example.org/h",
+            "headers": {"X-Api-Key": "k", "a b": "c"},
+            "smtp": {"host": "evil.example"},
+            "list": [{"x": 1}],
+            "weird key": "v"
+        }))
+        .expect("object");
+        let body = toml_body(&o).expect("toml");
+        let doc: toml::Table = format!("[[channel]]\n{body}").parse().expect("TOML");
+        assert_eq!(doc.keys().collect::<Vec<_>>(), ["channel"], "{body}");
+        let back = json_of(&body);
+        assert_eq!(back["headers"]["X-Api-Key"], "k");
+        assert_eq!(back["headers"]["a b"], "c");
+        assert_eq!(back["smtp"]["host"], "evil.example");
+        assert_eq!(back["list"][0]["x"], 1);
+        assert_eq!(back["weird key"], "v");
     }
 
     #[test]
