@@ -139,11 +139,7 @@ impl Control {
 
     /// Validates the config file as last read together with `objects`.
     pub fn compose(&self, objects: &[ApiObject]) -> Result<Config, ReloadError> {
-        let base = self
-            .base
-            .lock()
-            .map(|b| b.clone())
-            .unwrap_or_else(|p| p.into_inner().clone());
+        let base = self.base.lock().map(|b| b.clone()).unwrap_or_else(|p| p.into_inner().clone());
         if base.text.is_empty() && base.path.is_none() && !objects.is_empty() {
             return Err(ReloadError::NoFile);
         }
@@ -154,11 +150,7 @@ impl Control {
     /// objects; applies it only if all of it is valid.
     pub async fn reload_file<S: Store>(&self, store: &S) -> Result<(), ReloadError> {
         let _edit = self.edits.lock().await;
-        let mut base = self
-            .base
-            .lock()
-            .map(|b| b.clone())
-            .unwrap_or_else(|p| p.into_inner().clone());
+        let mut base = self.base.lock().map(|b| b.clone()).unwrap_or_else(|p| p.into_inner().clone());
         let path = base.path.clone().ok_or(ReloadError::NoFile)?;
         base.text = read(&path)?;
         let objects = store.api_objects().await?;

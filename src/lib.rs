@@ -36,6 +36,6 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod schedule;
-pub mod sdnotify;
 pub mod server;
+pub mod sdnotify;
 pub mod store;

@@ -36,11 +36,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     drop(file_cfg);
     let shutdown = CancellationToken::new();
     let mode = if args.once { Mode::Once } else { Mode::Daemon };
-    tokio::spawn(watch_signals(
-        shutdown.clone(),
-        control.clone(),
-        store.clone(),
-    ));
+    tokio::spawn(watch_signals(shutdown.clone(), control.clone(), store.clone()));
 
     let server = if mode == Mode::Daemon {
         let addr = control.config().server.listen;
@@ -49,9 +45,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
                 "cannot listen on {addr}: {e}; set another address under [server] listen"
             ))
         })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+        let bound = listener.local_addr().map_err(|e| CliError::Failed(e.to_string()))?;
         let app = crate::server::App::new(store.clone(), control.clone())
             .await
             .map_err(|e| CliError::Failed(e.to_string()))?;
@@ -66,8 +60,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
         None
     };
 
-    let result =
-        schedule::run_controlled(store.clone(), control.clone(), mode, shutdown.clone()).await;
+    let result = schedule::run_controlled(store.clone(), control.clone(), mode, shutdown.clone()).await;
     shutdown.cancel();
     if let Some(s) = server {
         let _ = s.await;
@@ -86,11 +79,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
 /// First SIGTERM/SIGINT: graceful shutdown. Second: exit at once.
 /// SIGHUP: reload the config file.
 #[cfg(unix)]
-async fn watch_signals<S: Store>(
-    shutdown: CancellationToken,
-    control: Arc<Control>,
-    store: Arc<S>,
-) {
+async fn watch_signals<S: Store>(shutdown: CancellationToken, control: Arc<Control>, store: Arc<S>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -134,11 +123,7 @@ async fn watch_signals<S: Store>(
 }
 
 #[cfg(not(unix))]
-async fn watch_signals<S: Store>(
-    shutdown: CancellationToken,
-    _control: Arc<Control>,
-    _store: Arc<S>,
-) {
+async fn watch_signals<S: Store>(shutdown: CancellationToken, _control: Arc<Control>, _store: Arc<S>) {
     if tokio::signal::ctrl_c().await.is_ok() {
         shutdown.cancel();
     }

@@ -83,11 +83,7 @@ pub async fn run(cmd: TokenCommand) -> Result<ExitCode, CliError> {
                     println!(
                         "{}\t{}\tcreated {}\tlast used {}",
                         t.name,
-                        if t.read_only {
-                            "read-only"
-                        } else {
-                            "read-write"
-                        },
+                        if t.read_only { "read-only" } else { "read-write" },
                         time_or_dash(Some(t.created_at)),
                         time_or_dash(t.last_used_at)
                     );

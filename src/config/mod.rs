@@ -420,10 +420,7 @@ impl Config {
     /// `[[subscription]]` tables kept in the database), so both obey the
     /// same rules and defaults. A problem inside an API object is reported
     /// by its kind and name, and the line within it.
-    pub fn load_with(
-        path: &Path,
-        objects: &[crate::store::ApiObject],
-    ) -> Result<Config, ConfigError> {
+    pub fn load_with(path: &Path, objects: &[crate::store::ApiObject]) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.display().to_string(),
             diagnostics: vec![Diagnostic {
@@ -470,9 +467,7 @@ impl Config {
         }
         validate_source(&all, file, base_dir).map_err(|mut e| {
             for d in &mut e.diagnostics {
-                let Some((line, col)) = d.location else {
-                    continue;
-                };
+                let Some((line, col)) = d.location else { continue };
                 if let Some((first, _, obj)) = places
                     .iter()
                     .find(|(first, last, _)| line + 1 >= *first && line <= *last)

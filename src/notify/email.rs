@@ -154,8 +154,7 @@ pub fn unsubscribe_sig(key: &[u8; 32], message_id: &str) -> String {
     };
     mac.update(b"unsubscribe\0");
     mac.update(message_id.as_bytes());
-    let mut s =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let mut s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     s.truncate(22);
     s
 }

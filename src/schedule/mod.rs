@@ -342,7 +342,11 @@ async fn round<S: Store>(
             Ok((id, (idx, state, outcome))) => {
                 task_slot.remove(&id);
                 report.add(&outcome);
-                metrics.record_check(outcome.outcome.as_str(), outcome.duration, outcome.bytes);
+                metrics.record_check(
+                    outcome.outcome.as_str(),
+                    outcome.duration,
+                    outcome.bytes,
+                );
                 for k in &outcome.events {
                     metrics.record_event(k.as_str());
                 }
@@ -399,7 +403,8 @@ async fn round<S: Store>(
     // systemd's watchdog is pinged from this loop, so a ping proves the
     // loop turns, not merely that the process exists.
     let watchdog = control.systemd.watchdog_interval();
-    let mut watchdog_every = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let mut watchdog_every =
+        tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     let mut end = RoundEnd::Stopped;
     loop {
         while let Some(&idx) = ready.front() {

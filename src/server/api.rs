@@ -57,10 +57,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub(super) fn routes<S: Store>() -> Router<Arc<App<S>>> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::<S>))
-        .route(
-            "/api/v1/watches",
-            get(list_watches::<S>).post(create_watch::<S>),
-        )
+        .route("/api/v1/watches", get(list_watches::<S>).post(create_watch::<S>))
         .route(
             "/api/v1/watches/{watch}",
             get(get_watch::<S>)
@@ -71,10 +68,7 @@ pub(super) fn routes<S: Store>() -> Router<Arc<App<S>>> {
         .route("/api/v1/watches/{watch}/resume", post(resume::<S>))
         .route("/api/v1/watches/{watch}/check", post(check_now::<S>))
         .route("/api/v1/watches/{watch}/versions", get(list_versions::<S>))
-        .route(
-            "/api/v1/watches/{watch}/versions/{seq}",
-            get(get_version::<S>),
-        )
+        .route("/api/v1/watches/{watch}/versions/{seq}", get(get_version::<S>))
         .route(
             "/api/v1/watches/{watch}/versions/{seq}/text",
             get(version_text_route::<S>),
@@ -85,14 +79,8 @@ pub(super) fn routes<S: Store>() -> Router<Arc<App<S>>> {
         )
         .route("/api/v1/watches/{watch}/diff", get(diff_route::<S>))
         .route("/api/v1/events", get(list_events::<S>))
-        .route(
-            "/api/v1/channels",
-            get(list_channels::<S>).post(create_channel::<S>),
-        )
-        .route(
-            "/api/v1/channels/{channel}",
-            axum::routing::delete(delete_channel::<S>),
-        )
+        .route("/api/v1/channels", get(list_channels::<S>).post(create_channel::<S>))
+        .route("/api/v1/channels/{channel}", axum::routing::delete(delete_channel::<S>))
         .route(
             "/api/v1/subscriptions",
             get(list_subscriptions::<S>).post(create_subscription::<S>),
@@ -132,17 +120,17 @@ fn created(v: impl serde::Serialize) -> ApiResult {
 
 /// The watch named by a path segment (name or id), or 404.
 pub(super) async fn watch_of<S: Store>(app: &App<S>, key: &str) -> Result<WatchSummary, ApiError> {
-    app.store.find_watch(key).await?.ok_or_else(|| {
-        ApiError::not_found(format!("no watch named or numbered `{key}`"))
-            .hint("GET /api/v1/watches lists the watches")
-    })
+    app.store
+        .find_watch(key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no watch named or numbered `{key}`"))
+                .hint("GET /api/v1/watches lists the watches")
+        })
 }
 
 /// Where a watch is defined: `api`, `config` or `follow` (found on a listing).
-pub(super) async fn origin_of<S: Store>(
-    app: &App<S>,
-    name: &str,
-) -> Result<&'static str, ApiError> {
+pub(super) async fn origin_of<S: Store>(app: &App<S>, name: &str) -> Result<&'static str, ApiError> {
     if objects::find(app, ObjectKind::Watch, name).await?.is_some() {
         return Ok("api");
     }
@@ -289,10 +277,7 @@ async fn create_watch<S: Store>(
 }
 
 /// The stored definition of a watch made through the API, or 409/404.
-async fn api_watch<S: Store>(
-    app: &App<S>,
-    key: &str,
-) -> Result<(WatchSummary, ApiObject), ApiError> {
+async fn api_watch<S: Store>(app: &App<S>, key: &str) -> Result<(WatchSummary, ApiObject), ApiError> {
     let w = watch_of(app, key).await?;
     match objects::find(app, ObjectKind::Watch, &w.name).await? {
         Some(o) => Ok((w, o)),
@@ -334,11 +319,7 @@ async fn update_watch<S: Store>(
     patch_watch(&app, &key, objects::object(body)?).await
 }
 
-async fn pause<S: Store>(
-    State(app): AppState<S>,
-    auth: Bearer,
-    Path(key): Path<String>,
-) -> ApiResult {
+async fn pause<S: Store>(State(app): AppState<S>, auth: Bearer, Path(key): Path<String>) -> ApiResult {
     auth.write()?;
     patch_watch(&app, &key, Map::from_iter([("paused".into(), json!(true))])).await
 }
@@ -349,12 +330,7 @@ async fn resume<S: Store>(
     Path(key): Path<String>,
 ) -> ApiResult {
     auth.write()?;
-    patch_watch(
-        &app,
-        &key,
-        Map::from_iter([("paused".into(), json!(false))]),
-    )
-    .await
+    patch_watch(&app, &key, Map::from_iter([("paused".into(), json!(false))])).await
 }
 
 async fn delete_watch<S: Store>(
@@ -386,15 +362,7 @@ pub(super) fn queue_check<S: Store>(app: &App<S>, w: &WatchSummary) -> Result<()
     if !w.active || w.paused {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            format!(
-                "the watch `{}` is {}",
-                w.name,
-                if w.paused {
-                    "paused"
-                } else {
-                    "no longer defined"
-                }
-            ),
+            format!("the watch `{}` is {}", w.name, if w.paused { "paused" } else { "no longer defined" }),
         ));
     }
     if !app.control.check_now(w.id) {
@@ -450,9 +418,7 @@ pub(super) async fn version_of<S: Store>(
             .await?
             .first()
             .map(|v| v.seq)
-            .ok_or_else(|| {
-                ApiError::not_found(format!("the watch `{}` has no version yet", w.name))
-            })?
+            .ok_or_else(|| ApiError::not_found(format!("the watch `{}` has no version yet", w.name)))?
     } else {
         seq.parse::<i64>().map_err(|_| {
             ApiError::bad_request(format!("`{seq}` is not a version number"))
@@ -477,17 +443,10 @@ async fn get_version<S: Store>(
 /// Plain text that no browser may take for anything else.
 fn plain(body: impl Into<axum::body::Body>, charset: bool) -> Response {
     let mut r = Response::new(body.into());
-    let ct = if charset {
-        "text/plain; charset=utf-8"
-    } else {
-        "text/plain"
-    };
+    let ct = if charset { "text/plain; charset=utf-8" } else { "text/plain" };
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; sandbox"),
@@ -513,10 +472,9 @@ async fn version_raw<S: Store>(
 ) -> ApiResult {
     let w = watch_of(&app, &key).await?;
     let v = version_of(&app, &w, &seq).await?;
-    let body =
-        app.store.blob(&v.body_hash).await?.ok_or_else(|| {
-            ApiError::not_found("the raw body of this version is no longer stored")
-        })?;
+    let body = app.store.blob(&v.body_hash).await?.ok_or_else(|| {
+        ApiError::not_found("the raw body of this version is no longer stored")
+    })?;
     let utf8 = std::str::from_utf8(&body).is_ok();
     Ok(plain(body, utf8))
 }
@@ -623,11 +581,7 @@ async fn list_events<S: Store>(
 
 /// A channel as the API shows it: never its secret, never a webhook's
 /// full URL (Slack's carry their secret in the path).
-fn channel_json(
-    c: &crate::config::ChannelSpec,
-    source: &str,
-    state: Option<&crate::store::ChannelState>,
-) -> Value {
+fn channel_json(c: &crate::config::ChannelSpec, source: &str, state: Option<&crate::store::ChannelState>) -> Value {
     use crate::config::ChannelTarget;
     let mut v = json!({ "name": c.name, "source": source, "read_only": source != "api" });
     match &c.target {
@@ -635,12 +589,7 @@ fn channel_json(
             v["type"] = json!("email");
             v["to"] = json!(to);
         }
-        ChannelTarget::Webhook {
-            url,
-            format,
-            secret,
-            headers,
-        } => {
+        ChannelTarget::Webhook { url, format, secret, headers } => {
             v["type"] = json!("webhook");
             v["host"] = json!(url.host_str());
             v["format"] = json!(format!("{format:?}").to_lowercase());
@@ -672,11 +621,7 @@ pub(super) async fn channels_json<S: Store>(app: &App<S>) -> Result<Vec<Value>, 
         .map(|c| {
             channel_json(
                 c,
-                if api.contains(&c.name) {
-                    "api"
-                } else {
-                    "config"
-                },
+                if api.contains(&c.name) { "api" } else { "config" },
                 states.iter().find(|s| s.name == c.name),
             )
         })
@@ -687,26 +632,16 @@ async fn list_channels<S: Store>(State(app): AppState<S>, _auth: Bearer) -> ApiR
     ok(json!({ "channels": channels_json(&app).await? }))
 }
 
-pub(super) async fn put_channel<S: Store>(
-    app: &App<S>,
-    def: Map<String, Value>,
-) -> Result<Value, ApiError> {
+pub(super) async fn put_channel<S: Store>(app: &App<S>, def: Map<String, Value>) -> Result<Value, ApiError> {
     let name = objects::name_field(&def, "name")?;
     if app.control.config().channels.iter().any(|c| c.name == name) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("a channel named `{name}` exists"),
-        )
-        .hint("delete it first, or choose another name"));
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("a channel named `{name}` exists"))
+            .hint("delete it first, or choose another name"));
     }
     let body = objects::toml_body(&def)?;
     let cfg = objects::change(
         app,
-        Change::Put(ApiObject {
-            kind: ObjectKind::Channel,
-            name: name.clone(),
-            body,
-        }),
+        Change::Put(ApiObject { kind: ObjectKind::Channel, name: name.clone(), body }),
     )
     .await?;
     let c = cfg
@@ -731,10 +666,7 @@ pub(super) async fn remove_channel<S: Store>(app: &App<S>, name: &str) -> Result
     if !cfg.channels.iter().any(|c| c.name == name) {
         return Err(ApiError::not_found(format!("no channel named `{name}`")));
     }
-    if objects::find(app, ObjectKind::Channel, name)
-        .await?
-        .is_none()
-    {
+    if objects::find(app, ObjectKind::Channel, name).await?.is_none() {
         return Err(objects::read_only("channel", name, &cfg));
     }
     if cfg.subscriptions.iter().any(|s| s.channel == name) {
@@ -795,18 +727,12 @@ pub(super) async fn put_subscription<S: Store>(
     let body = objects::toml_body(&def)?;
     // Validate with a provisional name to learn the fingerprint.
     let mut objs = app.store.api_objects().await?;
-    objs.push(ApiObject {
-        kind: ObjectKind::Subscription,
-        name: "new".into(),
-        body: body.clone(),
-    });
+    objs.push(ApiObject { kind: ObjectKind::Subscription, name: "new".into(), body: body.clone() });
     let cfg = app.control.compose(&objs).map_err(objects::invalid)?;
-    let spec = cfg.subscriptions.last().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the subscription vanished",
-        )
-    })?;
+    let spec = cfg
+        .subscriptions
+        .last()
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the subscription vanished"))?;
     let fp = crate::store::SubscriptionDef {
         channel: &spec.channel,
         watches: &spec.watches,
@@ -815,35 +741,16 @@ pub(super) async fn put_subscription<S: Store>(
         boring: spec.boring,
     }
     .fingerprint();
-    if app
-        .store
-        .subscriptions()
-        .await?
-        .iter()
-        .any(|s| s.fingerprint == fp)
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "this subscription exists already",
-        ));
+    if app.store.subscriptions().await?.iter().any(|s| s.fingerprint == fp) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "this subscription exists already"));
     }
     objects::change(
         app,
-        Change::Put(ApiObject {
-            kind: ObjectKind::Subscription,
-            name: fp.clone(),
-            body,
-        }),
+        Change::Put(ApiObject { kind: ObjectKind::Subscription, name: fp.clone(), body }),
     )
     .await?;
     for _ in 0..100 {
-        if let Some(s) = app
-            .store
-            .subscriptions()
-            .await?
-            .into_iter()
-            .find(|s| s.fingerprint == fp)
-        {
+        if let Some(s) = app.store.subscriptions().await?.into_iter().find(|s| s.fingerprint == fp) {
             let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
             v["source"] = json!("api");
             v["read_only"] = json!(false);
@@ -869,21 +776,10 @@ pub(super) async fn remove_subscription<S: Store>(app: &App<S>, id: i64) -> Resu
         .iter()
         .find(|s| s.id == id)
         .ok_or_else(|| ApiError::not_found(format!("no subscription {id}")))?;
-    if objects::find(app, ObjectKind::Subscription, &s.fingerprint)
-        .await?
-        .is_none()
-    {
-        return Err(objects::read_only(
-            "subscription",
-            &id.to_string(),
-            &app.control.config(),
-        ));
+    if objects::find(app, ObjectKind::Subscription, &s.fingerprint).await?.is_none() {
+        return Err(objects::read_only("subscription", &id.to_string(), &app.control.config()));
     }
-    objects::change(
-        app,
-        Change::Delete(ObjectKind::Subscription, s.fingerprint.clone()),
-    )
-    .await?;
+    objects::change(app, Change::Delete(ObjectKind::Subscription, s.fingerprint.clone())).await?;
     Ok(())
 }
 
@@ -915,10 +811,8 @@ async fn list_deliveries<S: Store>(
     if let Some(s) = &q.status
         && !matches!(s.as_str(), "pending" | "delivered" | "failed")
     {
-        return Err(
-            ApiError::bad_request(format!("`{s}` is not a delivery status"))
-                .hint("one of pending, delivered, failed"),
-        );
+        return Err(ApiError::bad_request(format!("`{s}` is not a delivery status"))
+            .hint("one of pending, delivered, failed"));
     }
     let rows = app
         .store

@@ -200,11 +200,9 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Session {
         let Some(id) = session_token_id(&app.key, value, super::now()) else {
             return Err(LoginRedirect(next).into_response());
         };
-        let tokens = app
-            .store
-            .tokens()
-            .await
-            .map_err(|e| ApiError::from(e).into_response())?;
+        let tokens = app.store.tokens().await.map_err(|e| {
+            ApiError::from(e).into_response()
+        })?;
         let Some(token) = tokens.into_iter().find(|t| t.id == id) else {
             return Err(LoginRedirect(next).into_response());
         };

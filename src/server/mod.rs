@@ -102,7 +102,11 @@ async fn not_found(uri: axum::http::Uri) -> Response {
         .hint("the routes are listed in /api/v1/openapi.json")
         .into_response()
     } else {
-        (StatusCode::NOT_FOUND, pages::not_found(None, "this page")).into_response()
+        (
+            StatusCode::NOT_FOUND,
+            pages::not_found(None, "this page"),
+        )
+            .into_response()
     }
 }
 
@@ -143,10 +147,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         tracing::error!("storage error while serving a request: {e}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("storage error: {e}"),
-        )
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("storage error: {e}"))
     }
 }
 

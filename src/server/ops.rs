@@ -8,11 +8,11 @@ use super::feeds::{self, FeedEntry};
 use super::{ApiError, App};
 use crate::control::Readiness;
 use crate::store::{EventFilter, EventRow, Store};
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Router;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -26,10 +26,7 @@ pub(super) fn routes<S: Store>() -> Router<Arc<App<S>>> {
         .route("/feeds/events.atom", get(feed_all::<S>))
         .route("/feeds/watch/{watch}", get(feed_watch::<S>))
         .route("/feeds/tag/{tag}", get(feed_tag::<S>))
-        .route(
-            "/unsubscribe/{token}",
-            get(unsubscribe_page::<S>).post(unsubscribe::<S>),
-        )
+        .route("/unsubscribe/{token}", get(unsubscribe_page::<S>).post(unsubscribe::<S>))
 }
 
 async fn healthz() -> &'static str {
@@ -73,18 +70,12 @@ async fn feed_auth<S: Store>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let Some(token) = q.token.as_deref().or(from_header) else {
-        return Err(
-            ApiError::new(StatusCode::UNAUTHORIZED, "feeds need a token").hint(
-                "add ?token=TOKEN (a read-only token: `palimpsest token create NAME --read-only`)",
-            ),
-        );
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "feeds need a token")
+            .hint("add ?token=TOKEN (a read-only token: `palimpsest token create NAME --read-only`)"));
     };
     match auth::lookup(app, token).await? {
         Some(_) => Ok(()),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "this token is not valid",
-        )),
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "this token is not valid")),
     }
 }
 
@@ -163,11 +154,7 @@ async fn feed<S: Store>(
         &format!("{base}/"),
         &entries(&base, &rows),
     );
-    Ok((
-        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
-        xml,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")], xml).into_response())
 }
 
 const FEED_LEN: i64 = 100;
@@ -177,20 +164,8 @@ async fn feed_all<S: Store>(
     headers: axum::http::HeaderMap,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = EventFilter {
-        limit: FEED_LEN,
-        ..Default::default()
-    };
-    feed(
-        &app,
-        &headers,
-        &q,
-        "palimpsest: every event",
-        "all",
-        "/feeds/events.atom",
-        filter,
-    )
-    .await
+    let filter = EventFilter { limit: FEED_LEN, ..Default::default() };
+    feed(&app, &headers, &q, "palimpsest: every event", "all", "/feeds/events.atom", filter).await
 }
 
 async fn feed_watch<S: Store>(
@@ -202,11 +177,7 @@ async fn feed_watch<S: Store>(
     feed_auth(&app, &headers, &q).await?;
     let key = key.strip_suffix(".atom").unwrap_or(&key).to_string();
     let w = super::api::watch_of(&app, &key).await?;
-    let filter = EventFilter {
-        watch_id: Some(w.id),
-        limit: FEED_LEN,
-        ..Default::default()
-    };
+    let filter = EventFilter { watch_id: Some(w.id), limit: FEED_LEN, ..Default::default() };
     feed(
         &app,
         &headers,
@@ -226,25 +197,12 @@ async fn feed_tag<S: Store>(
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, ApiError> {
     let tag = tag.strip_suffix(".atom").unwrap_or(&tag).to_string();
-    let filter = EventFilter {
-        tag: Some(tag.clone()),
-        limit: FEED_LEN,
-        ..Default::default()
-    };
+    let filter = EventFilter { tag: Some(tag.clone()), limit: FEED_LEN, ..Default::default() };
     let path = format!(
         "/feeds/tag/{}.atom",
         url::form_urlencoded::byte_serialize(tag.as_bytes()).collect::<String>()
     );
-    feed(
-        &app,
-        &headers,
-        &q,
-        &format!("palimpsest: tag {tag}"),
-        &format!("tag:{tag}"),
-        &path,
-        filter,
-    )
-    .await
+    feed(&app, &headers, &q, &format!("palimpsest: tag {tag}"), &format!("tag:{tag}"), &path, filter).await
 }
 
 /// `TOKEN` is `MESSAGE_ID.SIGNATURE`; anything else, or a message that
@@ -253,9 +211,7 @@ async fn target<S: Store>(
     app: &App<S>,
     token: &str,
 ) -> Result<Option<crate::store::UnsubscribeTarget>, ApiError> {
-    let Some((msg, sig)) = token.split_once('.') else {
-        return Ok(None);
-    };
+    let Some((msg, sig)) = token.split_once('.') else { return Ok(None) };
     if !auth::unsubscribe_ok(&app.key, msg, sig) {
         return Ok(None);
     }
@@ -263,19 +219,12 @@ async fn target<S: Store>(
 }
 
 fn gone() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        super::pages::not_found(None, "this unsubscribe link"),
-    )
-        .into_response()
+    (StatusCode::NOT_FOUND, super::pages::not_found(None, "this unsubscribe link")).into_response()
 }
 
 /// GET shows what a POST would do and changes nothing (mail scanners
 /// follow links; only the one-click POST unsubscribes).
-async fn unsubscribe_page<S: Store>(
-    State(app): AppState<S>,
-    Path(token): Path<String>,
-) -> Result<Response, ApiError> {
+async fn unsubscribe_page<S: Store>(State(app): AppState<S>, Path(token): Path<String>) -> Result<Response, ApiError> {
     Ok(match target(&app, &token).await? {
         Some(t) => super::pages::unsubscribe_confirm(&t.channel, t.unsubscribed).into_response(),
         None => gone(),
@@ -283,15 +232,10 @@ async fn unsubscribe_page<S: Store>(
 }
 
 /// RFC 8058 one-click: idempotent.
-async fn unsubscribe<S: Store>(
-    State(app): AppState<S>,
-    Path(token): Path<String>,
-) -> Result<Response, ApiError> {
+async fn unsubscribe<S: Store>(State(app): AppState<S>, Path(token): Path<String>) -> Result<Response, ApiError> {
     Ok(match target(&app, &token).await? {
         Some(t) => {
-            app.store
-                .unsubscribe(t.subscription_id, super::now())
-                .await?;
+            app.store.unsubscribe(t.subscription_id, super::now()).await?;
             tracing::info!(channel = %t.channel, subscription = t.subscription_id, "unsubscribed by its recipient");
             super::pages::unsubscribe_confirm(&t.channel, true).into_response()
         }

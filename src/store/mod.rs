@@ -24,11 +24,11 @@ use crate::detect::EventDraft;
 use crate::detect::status::{Condition, PageStatus};
 use crate::fetch::{Hop, Validators};
 use crate::model::{CheckOutcome, EventKind, Millis, WatchKind};
+use blob::Blob;
 pub use api::{
     ApiObject, ChannelState, EventFilter, EventRow, ObjectKind, OpsSnapshot, SubscriptionInfo,
     TokenInfo, UnsubscribeTarget,
 };
-use blob::Blob;
 pub use outbox::{Attempt, ChannelDef, Claimed, DeliveryInfo, SubscriptionDef};
 use serde::Serialize;
 pub use sqlite_outbox::new_message_id;

@@ -1018,11 +1018,7 @@ impl Store for SqliteStore {
         self.create_token_impl(name, hash, read_only, now).await
     }
 
-    async fn token_by_hash(
-        &self,
-        hash: &[u8; 32],
-        now: Millis,
-    ) -> Result<Option<super::TokenInfo>> {
+    async fn token_by_hash(&self, hash: &[u8; 32], now: Millis) -> Result<Option<super::TokenInfo>> {
         self.token_by_hash_impl(hash, now).await
     }
 
@@ -1054,10 +1050,7 @@ impl Store for SqliteStore {
         self.channel_states_impl().await
     }
 
-    async fn unsubscribe_target(
-        &self,
-        message_id: &str,
-    ) -> Result<Option<super::UnsubscribeTarget>> {
+    async fn unsubscribe_target(&self, message_id: &str) -> Result<Option<super::UnsubscribeTarget>> {
         self.unsubscribe_target_impl(message_id).await
     }
 

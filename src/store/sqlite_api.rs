@@ -54,11 +54,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn delete_api_object_impl(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-    ) -> Result<bool> {
+    pub(super) async fn delete_api_object_impl(&self, kind: ObjectKind, name: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM api_objects WHERE kind = ? AND name = ?")
             .bind(kind.as_str())
             .bind(name)
@@ -326,10 +322,8 @@ impl SqliteStore {
         let mut snap = OpsSnapshot::default();
         for row in rows {
             let e = || q("counting watches by status");
-            snap.watches_by_status.push((
-                row.try_get("s").map_err(e())?,
-                row.try_get("n").map_err(e())?,
-            ));
+            snap.watches_by_status
+                .push((row.try_get("s").map_err(e())?, row.try_get("n").map_err(e())?));
         }
         snap.oldest_pending_delivery =
             sqlx::query_scalar("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'")
