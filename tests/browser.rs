@@ -59,10 +59,10 @@ fn wait_http_ok(port: u16, path: &str, what: &str, timeout: Duration) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
             let req =
                 format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-            let mut out = String::new();
+            let mut buf = [0u8; 12];
             if s.write_all(req.as_bytes()).is_ok()
-                && s.read_to_string(&mut out).is_ok()
-                && out.starts_with("HTTP/1.1 200")
+                && s.read_exact(&mut buf).is_ok()
+                && &buf == b"HTTP/1.1 200"
             {
                 return;
             }
