@@ -6,6 +6,9 @@
 //! through the same code as the JSON API ([`super::api`]), so the UI
 //! obeys the same rules and gives the same messages.
 
+// A handler's error is the page to send: a `Response`, as axum wants it.
+#![allow(clippy::result_large_err)]
+
 use super::api::{self, DiffQuery};
 use super::auth::{self, SESSION_COOKIE, SESSION_MS, Session};
 use super::pages::{self, DiffMode, Nav, WatchForm};
@@ -31,9 +34,9 @@ type UiResult = Result<Response, Response>;
 pub(super) fn routes<S: Store>() -> Router<Arc<App<S>>> {
     Router::new()
         .route("/login", get(login_form).post(login::<S>))
-        .route("/logout", post(logout::<S>))
+        .route("/logout", post(logout))
         .route("/", get(dashboard::<S>))
-        .route("/watches/new", get(new_watch::<S>).post(post_watch::<S>))
+        .route("/watches/new", get(new_watch).post(post_watch::<S>))
         .route("/watches/{id}", get(watch_page::<S>))
         .route("/watches/{id}/diff", get(diff_page::<S>))
         .route("/watches/{id}/{action}", post(watch_action::<S>))
@@ -248,7 +251,7 @@ async fn login<S: Store>(State(app): AppState<S>, body: Bytes) -> Response {
     }
 }
 
-async fn logout<S: Store>(session: Session, body: Bytes) -> UiResult {
+async fn logout(session: Session, body: Bytes) -> UiResult {
     csrf(&session, Fields::parse(&body).get("csrf"))?;
     let mut r = see_other("/login");
     r.headers_mut().insert(
@@ -341,7 +344,7 @@ async fn diff_page<S: Store>(
     Ok(pages::diff_page(&nav, &w, &from, &to, &d, mode, &versions, &old, &new).into_response())
 }
 
-async fn new_watch<S: Store>(session: Session) -> Response {
+async fn new_watch(session: Session) -> Response {
     let nav = session.nav();
     let form = WatchForm {
         kind: "page".into(),
