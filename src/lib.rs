@@ -20,6 +20,7 @@
 //! * [`check`]: one check from fetch to the record handed to the store.
 //! * [`notify`]: alerts: the outbox worker, webhooks, email, digests.
 //! * [`schedule`]: due times, jitter, backoff, the daemon loop, shutdown.
+//! * [`server`]: the web UI and its HTTP API.
 //! * [`cli`]: one file per subcommand.
 //!
 //! See `ARCHITECTURE.md` for the invariants (what may call what).

@@ -308,7 +308,13 @@ async fn api_watch<S: Store>(
     }
 }
 
-async fn patch_watch<S: Store>(app: &App<S>, key: &str, patch: Map<String, Value>) -> ApiResult {
+/// Changes some fields of a watch made through the API (the UI's pause
+/// and resume too).
+pub(super) async fn patch_watch<S: Store>(
+    app: &App<S>,
+    key: &str,
+    patch: Map<String, Value>,
+) -> ApiResult {
     let (w, obj) = api_watch(app, key).await?;
     let mut def = objects::json_of(&obj.body);
     for (k, v) in patch {
@@ -365,21 +371,26 @@ async fn delete_watch<S: Store>(
     Path(key): Path<String>,
 ) -> ApiResult {
     auth.write()?;
-    let (w, _) = api_watch(&app, &key).await?;
-    objects::change(&app, Change::Delete(ObjectKind::Watch, w.name.clone())).await?;
+    let w = remove_watch(&app, &key).await?;
     ok(json!({
         "deleted": w.name,
         "note": "the watch is no longer checked; its versions and events are kept",
     }))
 }
 
-async fn check_now<S: Store>(
-    State(app): AppState<S>,
-    auth: Bearer,
-    Path(key): Path<String>,
-) -> ApiResult {
-    auth.write()?;
-    let w = watch_of(&app, &key).await?;
+/// Deletes a watch made through the API (409 for others); its history
+/// is kept. Returns it.
+pub(super) async fn remove_watch<S: Store>(
+    app: &App<S>,
+    key: &str,
+) -> Result<WatchSummary, ApiError> {
+    let (w, _) = api_watch(app, key).await?;
+    objects::change(app, Change::Delete(ObjectKind::Watch, w.name.clone())).await?;
+    Ok(w)
+}
+
+/// Asks the scheduler to check an active, unpaused watch now.
+pub(super) fn queue_check<S: Store>(app: &App<S>, w: &WatchSummary) -> Result<(), ApiError> {
     if !w.active || w.paused {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -401,6 +412,17 @@ async fn check_now<S: Store>(
         )
         .hint("try again in a moment"));
     }
+    Ok(())
+}
+
+async fn check_now<S: Store>(
+    State(app): AppState<S>,
+    auth: Bearer,
+    Path(key): Path<String>,
+) -> ApiResult {
+    auth.write()?;
+    let w = watch_of(&app, &key).await?;
+    queue_check(&app, &w)?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "queued": w.name }))).into_response())
 }
 
