@@ -78,6 +78,18 @@ async fn watch_names(port: u16, token: &str) -> Vec<String> {
     names
 }
 
+/// Kills the daemon if the test fails before it stops it.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
@@ -115,13 +127,16 @@ async fn sighup_reloads_a_valid_config_keeps_the_old_on_error_and_systemd_hears_
     let sock = UnixDatagram::bind(&sock_path).expect("bind the notify socket");
     let log_path = dir.path().join("daemon.log");
     let log = std::fs::File::create(&log_path).expect("log");
-    let mut child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("daemon");
+    let mut daemon = Daemon(
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("daemon"),
+    );
+    let child = &mut daemon.0;
 
     expect_notify(&sock, "READY=1").await;
     let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))

@@ -148,10 +148,7 @@ pub fn json_of(body: &str) -> Map<String, Value> {
     let Ok(table) = body.parse::<toml::Table>() else {
         return Map::new();
     };
-    table
-        .into_iter()
-        .map(|(k, v)| (k, from_toml(v)))
-        .collect()
+    table.into_iter().map(|(k, v)| (k, from_toml(v))).collect()
 }
 
 fn from_toml(v: toml::Value) -> Value {
@@ -162,7 +159,9 @@ fn from_toml(v: toml::Value) -> Value {
         toml::Value::Boolean(b) => Value::Bool(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.into_iter().map(from_toml).collect()),
-        toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, from_toml(v))).collect()),
+        toml::Value::Table(t) => {
+            Value::Object(t.into_iter().map(|(k, v)| (k, from_toml(v))).collect())
+        }
     }
 }
 
@@ -187,7 +186,9 @@ pub fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
 pub fn name_field(o: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
     match o.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-        Some(_) => Err(ApiError::bad_request(format!("`{key}` must be a non-empty string"))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "`{key}` must be a non-empty string"
+        ))),
         None => Err(ApiError::bad_request(format!("`{key}` is required"))),
     }
 }

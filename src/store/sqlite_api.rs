@@ -128,17 +128,11 @@ impl SqliteStore {
     }
 
     pub(super) async fn server_key_impl(&self) -> Result<[u8; 32]> {
+        // 256 bits from the operating system's generator; the first daemon
+        // to need a key writes it, every later one reads that one.
         let mut fresh = [0u8; 32];
-        for chunk in fresh.chunks_mut(8) {
-            chunk.copy_from_slice(&fastrand::u64(..).to_le_bytes());
-        }
-        // Mixed with the time and the process so that two starts never
-        // draw the same key even from a weakly seeded generator.
-        let mut h = blake3::Hasher::new();
-        h.update(&fresh)
-            .update(&crate::model::now_millis().to_le_bytes())
-            .update(&std::process::id().to_le_bytes());
-        let fresh = *h.finalize().as_bytes();
+        getrandom::fill(&mut fresh)
+            .map_err(|e| StoreError::Unsupported(format!("cannot draw random bytes: {e}")))?;
         sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('server_key', ?)")
             .bind(&fresh[..])
             .execute(self.pool())
