@@ -21,6 +21,7 @@
 //! * [`notify`]: alerts: the outbox worker, webhooks, email, digests.
 //! * [`schedule`]: due times, jitter, backoff, the daemon loop, shutdown.
 //! * [`cli`]: one file per subcommand.
+//! * [`metrics`]: Prometheus counters and the scrape text.
 //!
 //! See `ARCHITECTURE.md` for the invariants (what may call what).
 
@@ -31,6 +32,7 @@ pub mod detect;
 pub mod extract;
 pub mod fetch;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod schedule;
