@@ -22,6 +22,7 @@
 //! * [`schedule`]: due times, jitter, backoff, the daemon loop, shutdown.
 //! * [`cli`]: one file per subcommand.
 //! * [`metrics`]: Prometheus counters and the scrape text.
+//! * [`sdnotify`]: telling systemd about start-up, reloads, shutdown and liveness.
 //!
 //! See `ARCHITECTURE.md` for the invariants (what may call what).
 
@@ -36,4 +37,5 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod schedule;
+pub mod sdnotify;
 pub mod store;
