@@ -21,6 +21,7 @@
 //! * [`notify`]: alerts: the outbox worker, webhooks, email, digests.
 //! * [`schedule`]: due times, jitter, backoff, the daemon loop, shutdown.
 //! * [`cli`]: one file per subcommand.
+//! * [`server`]: the HTTP side: API, UI, Atom feeds ([`server::feeds`]).
 //! * [`metrics`]: Prometheus counters and the scrape text.
 //! * [`sdnotify`]: telling systemd about start-up, reloads, shutdown and liveness.
 //!
@@ -38,4 +39,5 @@ pub mod model;
 pub mod notify;
 pub mod schedule;
 pub mod sdnotify;
+pub mod server;
 pub mod store;
