@@ -20,8 +20,11 @@
 //! * [`check`]: one check from fetch to the record handed to the store.
 //! * [`notify`]: alerts: the outbox worker, webhooks, email, digests.
 //! * [`schedule`]: due times, jitter, backoff, the daemon loop, shutdown.
-//! * [`server`]: the web UI and its HTTP API.
+//! * [`control`]: the config in force; SIGHUP and API changes; readiness.
 //! * [`cli`]: one file per subcommand.
+//! * [`server`]: the HTTP side: JSON API, web UI, Atom feeds, metrics, health.
+//! * [`metrics`]: Prometheus counters and the scrape text.
+//! * [`sdnotify`]: telling systemd about start-up, reloads, shutdown and liveness.
 //!
 //! See `ARCHITECTURE.md` for the invariants (what may call what).
 

@@ -314,7 +314,6 @@ async fn every_api_route_needs_a_valid_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the real metrics from the ops branch (src/metrics.rs is a placeholder here)"]
 async fn metrics_count_checks() {
     let d = Daemon::start("").await;
     d.versions("cfgwatch", 1).await;
@@ -1214,7 +1213,6 @@ async fn unsubscribe_links_are_signed_and_need_a_post() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the real Atom renderer from the ops branch"]
 async fn feeds_take_a_token_in_the_query() {
     let d = Daemon::start("").await;
     d.versions("cfgwatch", 1).await;

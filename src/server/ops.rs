@@ -186,7 +186,7 @@ async fn feed_all<S: Store>(
         &headers,
         &q,
         "palimpsest: every event",
-        "all",
+        "urn:palimpsest:events",
         "/feeds/events.atom",
         filter,
     )
@@ -212,7 +212,7 @@ async fn feed_watch<S: Store>(
         &headers,
         &q,
         &format!("palimpsest: {}", w.name),
-        &format!("watch:{}", w.id),
+        &format!("urn:palimpsest:watch:{}", w.id),
         &format!("/feeds/watch/{}.atom", w.id),
         filter,
     )
@@ -240,7 +240,7 @@ async fn feed_tag<S: Store>(
         &headers,
         &q,
         &format!("palimpsest: tag {tag}"),
-        &format!("tag:{tag}"),
+        &format!("urn:palimpsest:tag:{tag}"),
         &path,
         filter,
     )
