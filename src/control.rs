@@ -72,7 +72,7 @@ impl Control {
     /// file now defines too, say) is left out with an error in the log, so
     /// one bad object never keeps the daemon from starting.
     pub async fn load<S: Store>(path: &Path, store: &S) -> Result<Arc<Control>, ReloadError> {
-        let text = read(path)?;
+        let text = Config::read(path)?;
         let base = Base {
             text,
             file: path.display().to_string(),
@@ -160,7 +160,7 @@ impl Control {
             .map(|b| b.clone())
             .unwrap_or_else(|p| p.into_inner().clone());
         let path = base.path.clone().ok_or(ReloadError::NoFile)?;
-        base.text = read(&path)?;
+        base.text = Config::read(&path)?;
         let objects = store.api_objects().await?;
         let cfg = compose(&base, &objects)?;
         if let Ok(mut b) = self.base.lock() {
@@ -192,17 +192,6 @@ impl Control {
     pub fn set_readiness(&self, r: Readiness) {
         self.readiness.send_replace(r);
     }
-}
-
-fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.display().to_string(),
-        diagnostics: vec![crate::config::Diagnostic {
-            location: None,
-            message: format!("cannot read the config file: {e}"),
-            hint: Some("check the path given to --config".into()),
-        }],
-    })
 }
 
 fn compose(base: &Base, objects: &[ApiObject]) -> Result<Config, ReloadError> {

@@ -399,48 +399,17 @@ impl fmt::Display for ConfigError {
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            diagnostics: vec![Diagnostic {
-                location: None,
-                message: format!("cannot read the config file: {e}"),
-                hint: Some(
-                    "check the path given to --config; `config.example.toml` is a starting point"
-                        .into(),
-                ),
-            }],
-        })?;
+        let text = Config::read(path)?;
         let mut cfg = validate_source(&text, &path.display().to_string(), path.parent())?;
         cfg.source = Some(path.to_path_buf());
         Ok(cfg)
     }
 
-    /// Reads the config file and validates it together with the objects
-    /// made through the API (`[[watch]]`, `[[channel]]` and
-    /// `[[subscription]]` tables kept in the database), so both obey the
-    /// same rules and defaults. A problem inside an API object is reported
-    /// by its kind and name, and the line within it.
-    pub fn load_with(
-        path: &Path,
-        objects: &[crate::store::ApiObject],
-    ) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            diagnostics: vec![Diagnostic {
-                location: None,
-                message: format!("cannot read the config file: {e}"),
-                hint: Some(
-                    "check the path given to --config; `config.example.toml` is a starting point"
-                        .into(),
-                ),
-            }],
-        })?;
-        let mut cfg = Config::compose(&text, &path.display().to_string(), path.parent(), objects)?;
-        cfg.source = Some(path.to_path_buf());
-        Ok(cfg)
-    }
-
-    /// Validates config text followed by API objects (see [`Config::load_with`]).
+    /// Validates config text followed by the objects made through the API
+    /// (`[[watch]]`, `[[channel]]` and `[[subscription]]` tables kept in
+    /// the database), so both obey the same rules and defaults. A problem
+    /// inside an API object is reported by its kind and name, and the line
+    /// within it.
     pub fn compose(
         text: &str,
         file: &str,
@@ -488,6 +457,21 @@ impl Config {
                 }
             }
             e
+        })
+    }
+
+    /// The text of a config file, or an error that says which file.
+    pub fn read(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            diagnostics: vec![Diagnostic {
+                location: None,
+                message: format!("cannot read the config file: {e}"),
+                hint: Some(
+                    "check the path given to --config; `config.example.toml` is a starting point"
+                        .into(),
+                ),
+            }],
         })
     }
 

@@ -138,6 +138,21 @@ pub(super) async fn watch_of<S: Store>(app: &App<S>, key: &str) -> Result<WatchS
     })
 }
 
+/// The names of the objects of a kind made through the API.
+async fn api_names<S: Store>(
+    app: &App<S>,
+    kind: ObjectKind,
+) -> Result<std::collections::HashSet<String>, ApiError> {
+    Ok(app
+        .store
+        .api_objects()
+        .await?
+        .into_iter()
+        .filter(|o| o.kind == kind)
+        .map(|o| o.name)
+        .collect())
+}
+
 /// Where a watch is defined: `api`, `config` or `follow` (found on a listing).
 pub(super) async fn origin_of<S: Store>(
     app: &App<S>,
@@ -197,14 +212,7 @@ async fn list_watches<S: Store>(
     q: Result<Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let api_names: std::collections::HashSet<String> = app
-        .store
-        .api_objects()
-        .await?
-        .into_iter()
-        .filter(|o| o.kind == ObjectKind::Watch)
-        .map(|o| o.name)
-        .collect();
+    let api_names = api_names(app.as_ref(), ObjectKind::Watch).await?;
     let out: Vec<Value> = app
         .store
         .watch_summaries()
@@ -665,14 +673,7 @@ fn channel_json(
 
 pub(super) async fn channels_json<S: Store>(app: &App<S>) -> Result<Vec<Value>, ApiError> {
     let cfg = app.control.config();
-    let api: std::collections::HashSet<String> = app
-        .store
-        .api_objects()
-        .await?
-        .into_iter()
-        .filter(|o| o.kind == ObjectKind::Channel)
-        .map(|o| o.name)
-        .collect();
+    let api = api_names(app, ObjectKind::Channel).await?;
     let states = app.store.channel_states().await?;
     Ok(cfg
         .channels
@@ -767,14 +768,7 @@ async fn delete_channel<S: Store>(
 }
 
 pub(super) async fn subscriptions_json<S: Store>(app: &App<S>) -> Result<Vec<Value>, ApiError> {
-    let api: std::collections::HashSet<String> = app
-        .store
-        .api_objects()
-        .await?
-        .into_iter()
-        .filter(|o| o.kind == ObjectKind::Subscription)
-        .map(|o| o.name)
-        .collect();
+    let api = api_names(app, ObjectKind::Subscription).await?;
     Ok(app
         .store
         .subscriptions()

@@ -802,23 +802,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(q("listing events"))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let e = || q("reading an event");
-            let kind: String = row.try_get("kind").map_err(e())?;
-            let data: String = row.try_get("data").map_err(e())?;
-            out.push(EventInfo {
-                id: row.try_get("id").map_err(e())?,
-                watch_id: row.try_get("watch_id").map_err(e())?,
-                kind: EventKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown event kind `{kind}`")))?,
-                created_at: row.try_get("created_at").map_err(e())?,
-                version_seq: row.try_get("vseq").map_err(e())?,
-                prev_version_seq: row.try_get("pseq").map_err(e())?,
-                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-            });
-        }
-        Ok(out)
+        rows.iter().map(event_of).collect()
     }
 
     async fn checks(&self, watch_id: i64, limit: i64) -> Result<Vec<CheckInfo>> {
@@ -1068,6 +1052,24 @@ impl Store for SqliteStore {
     async fn ops_snapshot(&self) -> Result<super::OpsSnapshot> {
         self.ops_snapshot_impl().await
     }
+}
+
+/// An event from a row with `id, watch_id, kind, created_at, data` and
+/// the version numbers `vseq`, `pseq`.
+pub(super) fn event_of(row: &sqlx::sqlite::SqliteRow) -> Result<EventInfo> {
+    let e = || q("reading an event");
+    let kind: String = row.try_get("kind").map_err(e())?;
+    let data: String = row.try_get("data").map_err(e())?;
+    Ok(EventInfo {
+        id: row.try_get("id").map_err(e())?,
+        watch_id: row.try_get("watch_id").map_err(e())?,
+        kind: EventKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown event kind `{kind}`")))?,
+        created_at: row.try_get("created_at").map_err(e())?,
+        version_seq: row.try_get("vseq").map_err(e())?,
+        prev_version_seq: row.try_get("pseq").map_err(e())?,
+        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+    })
 }
 
 /// Rows per multi-row statement (at most 15 parameters each, well under

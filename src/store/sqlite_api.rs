@@ -6,8 +6,8 @@ use super::api::{
     TokenInfo, UnsubscribeTarget,
 };
 use super::sqlite::SqliteStore;
-use super::{EventInfo, Result, StoreError};
-use crate::model::{EventKind, Millis};
+use super::{Result, StoreError};
+use crate::model::Millis;
 use sqlx::Row;
 
 fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -171,20 +171,8 @@ impl SqliteStore {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let e = || q("reading an event");
-            let kind: String = row.try_get("kind").map_err(e())?;
-            let data: String = row.try_get("data").map_err(e())?;
             out.push(EventRow {
-                event: EventInfo {
-                    id: row.try_get("id").map_err(e())?,
-                    watch_id: row.try_get("watch_id").map_err(e())?,
-                    kind: EventKind::parse(&kind).ok_or_else(|| {
-                        StoreError::Corrupt(format!("unknown event kind `{kind}`"))
-                    })?,
-                    created_at: row.try_get("created_at").map_err(e())?,
-                    version_seq: row.try_get("vseq").map_err(e())?,
-                    prev_version_seq: row.try_get("pseq").map_err(e())?,
-                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                },
+                event: super::sqlite::event_of(&row)?,
                 watch: row.try_get("wname").map_err(e())?,
                 url: row.try_get("wurl").map_err(e())?,
             });
