@@ -99,6 +99,7 @@ fn signal(pid: u32, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_a_valid_config_keeps_the_old_on_error_and_systemd_hears_of_it() {
+    palimpsest::fetch::install_crypto_provider(); // for the reqwest client here
     let site = TestSite::start().await;
     for w in ["one", "two"] {
         site.set_html(&format!("/{w}.html"), format!("<html><body><article><p>Page {w} says something worth keeping.</p></article></body></html>"));
@@ -152,7 +153,7 @@ async fn sighup_reloads_a_valid_config_keeps_the_old_on_error_and_systemd_hears_
     // An invalid config: RELOADING=1, then READY=1 again, and the old stays.
     std::fs::write(
         &path,
-        config(&db, port, &site, &["one", "two"], "interval = \"often\"\n"),
+        config(&db, port, &site, &["one", "two"], "kind = \"novel\"\n"),
     )
     .expect("write");
     signal(child.id(), "HUP");
@@ -163,7 +164,7 @@ async fn sighup_reloads_a_valid_config_keeps_the_old_on_error_and_systemd_hears_
     let text = std::fs::read_to_string(&log_path).expect("log");
     assert!(text.contains("the old one stays in force"), "{text}");
     assert!(
-        text.contains("often"),
+        text.contains("novel"),
         "the error names the bad value: {text}"
     );
     assert_eq!(watch_names(port, &token).await, ["one"]);
