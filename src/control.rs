@@ -67,19 +67,31 @@ pub struct Control {
 }
 
 impl Control {
-    /// Loads the config file and the API objects in `store`, validated
-    /// together. An API object that no longer fits the file (a watch the
-    /// file now defines too, say) is left out with an error in the log, so
-    /// one bad object never keeps the daemon from starting.
-    pub async fn load<S: Store>(path: &Path, store: &S) -> Result<Arc<Control>, ReloadError> {
-        let text = Config::read(path)?;
+    /// Starts from the config file (its text, and that text validated
+    /// alone, which said where the store is) and the API objects in
+    /// `store`, validated together. With no API objects the file's config
+    /// is the config in force as it is (no second validation). An API
+    /// object that no longer fits the file (a watch the file now defines
+    /// too, say) is left out with an error in the log, so one bad object
+    /// never keeps the daemon from starting.
+    pub async fn load<S: Store>(
+        path: &Path,
+        text: String,
+        file_cfg: Config,
+        store: &S,
+    ) -> Result<Arc<Control>, ReloadError> {
         let base = Base {
             text,
             file: path.display().to_string(),
             path: Some(path.to_path_buf()),
         };
         let objects = store.api_objects().await?;
-        let cfg = compose_tolerant(&base, &objects)?;
+        let cfg = if objects.is_empty() {
+            Arc::new(file_cfg)
+        } else {
+            drop(file_cfg);
+            compose_tolerant(&base, &objects)?
+        };
         Ok(Control::new(base, cfg))
     }
 
@@ -144,8 +156,12 @@ impl Control {
             .lock()
             .map(|b| b.clone())
             .unwrap_or_else(|p| p.into_inner().clone());
-        if base.text.is_empty() && base.path.is_none() && !objects.is_empty() {
-            return Err(ReloadError::NoFile);
+        let mut base = base;
+        match &base.path {
+            None if base.text.is_empty() && !objects.is_empty() => return Err(ReloadError::NoFile),
+            // The text was forgotten (or the file is empty): read it.
+            Some(path) if base.text.is_empty() => base.text = Config::read(path)?,
+            _ => {}
         }
         compose(&base, objects)
     }
@@ -168,6 +184,14 @@ impl Control {
         }
         self.apply(Arc::new(cfg));
         Ok(())
+    }
+
+    /// Drops the config file's text (a run that takes no API changes);
+    /// SIGHUP still works, it reads the file again.
+    pub fn forget_text(&self) {
+        if let Ok(mut b) = self.base.lock() {
+            b.text = String::new();
+        }
     }
 
     /// Held while an API change reads, validates, writes and applies.
@@ -208,10 +232,8 @@ fn compose(base: &Base, objects: &[ApiObject]) -> Result<Config, ReloadError> {
 /// Like [`compose`], but an API object that makes the whole invalid while
 /// the file alone is valid is left out (and logged), one by one.
 fn compose_tolerant(base: &Base, objects: &[ApiObject]) -> Result<Arc<Config>, ReloadError> {
-    match compose(base, objects) {
-        Ok(cfg) => return Ok(Arc::new(cfg)),
-        Err(e) if objects.is_empty() => return Err(e),
-        Err(_) => {}
+    if let Ok(cfg) = compose(base, objects) {
+        return Ok(Arc::new(cfg));
     }
     compose(base, &[])?; // the file alone must be valid
     let mut kept: Vec<ApiObject> = Vec::with_capacity(objects.len());

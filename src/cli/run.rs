@@ -6,6 +6,7 @@
 //! of it validated first; on error the old config stays).
 
 use super::{CliError, ConfigArg};
+use crate::config::Config;
 use crate::control::Control;
 use crate::schedule::{self, Mode};
 use crate::store::Store;
@@ -25,15 +26,23 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     // The file alone says where the database is; the database holds the
     // objects made through the API, validated together with the file.
-    let file_cfg = args.config.load()?;
+    let path = &args.config.config;
+    let text = Config::read(path).map_err(CliError::Config)?;
+    let mut file_cfg =
+        crate::config::validate_source(&text, &path.display().to_string(), path.parent())
+            .map_err(CliError::Config)?;
+    file_cfg.source = Some(path.clone());
     let store = Arc::new(super::open_store(&file_cfg).await?);
-    let control = Control::load(&args.config.config, store.as_ref())
+    let control = Control::load(path, text, file_cfg, store.as_ref())
         .await
         .map_err(|e| match e {
             crate::control::ReloadError::Invalid(e) => CliError::Config(e),
             other => CliError::Failed(other.to_string()),
         })?;
-    drop(file_cfg);
+    if args.once {
+        // A `--once` run takes no API changes: the text is not needed again.
+        control.forget_text();
+    }
     let shutdown = CancellationToken::new();
     let mode = if args.once { Mode::Once } else { Mode::Daemon };
     tokio::spawn(watch_signals(
