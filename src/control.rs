@@ -250,3 +250,85 @@ fn compose_tolerant(base: &Base, objects: &[ApiObject]) -> Result<Arc<Config>, R
     }
     Ok(Arc::new(compose(base, &kept)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ObjectKind;
+
+    const FILE: &str = "[[watch]]\nname = \"a\"\nurl = \"https://example.org/a\"\n";
+
+    fn base() -> Base {
+        Base {
+            text: FILE.into(),
+            file: "p.toml".into(),
+            path: None,
+        }
+    }
+
+    fn watch(name: &str, body: &str) -> ApiObject {
+        ApiObject {
+            kind: ObjectKind::Watch,
+            name: name.into(),
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn api_objects_are_validated_with_the_file() {
+        let b = watch(
+            "b",
+            "name = \"b\"\nurl = \"https://example.org/b\"\ninterval = \"2h\"\n",
+        );
+        let cfg = compose(&base(), std::slice::from_ref(&b)).expect("valid");
+        let names: Vec<&str> = cfg.watches.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+
+        let bad = watch(
+            "c",
+            "name = \"c\"\nurl = \"https://example.org/c\"\ninterval = \"often\"\n",
+        );
+        let Err(ReloadError::Invalid(e)) = compose(&base(), &[b, bad]) else {
+            panic!("an invalid object must fail the whole");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("watch `c` (made through the API), line 3"),
+            "{msg}"
+        );
+        assert!(msg.contains("often"), "{msg}");
+    }
+
+    #[test]
+    fn an_object_that_no_longer_fits_the_file_is_left_out_at_start() {
+        // The file now defines `a` too: the API's `a` is left out, `b` stays.
+        let objects = [
+            watch("a", "name = \"a\"\nurl = \"https://example.org/other\"\n"),
+            watch("b", "name = \"b\"\nurl = \"https://example.org/b\"\n"),
+        ];
+        assert!(compose(&base(), &objects).is_err());
+        let cfg = compose_tolerant(&base(), &objects).expect("the file is valid");
+        let urls: Vec<&str> = cfg.watches.iter().map(|w| w.url.as_str()).collect();
+        assert_eq!(urls, ["https://example.org/a", "https://example.org/b"]);
+    }
+
+    #[test]
+    fn a_forgotten_text_is_read_again_before_composing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, FILE).expect("write");
+        let cfg = Arc::new(validate_source(FILE, "p.toml", None).expect("valid"));
+        let control = Control::new(
+            Base {
+                text: FILE.into(),
+                file: "p.toml".into(),
+                path: Some(path),
+            },
+            cfg,
+        );
+        control.forget_text();
+        let b = watch("b", "name = \"b\"\nurl = \"https://example.org/b\"\n");
+        let composed = control.compose(&[b]).expect("valid");
+        assert_eq!(composed.watches.len(), 2, "the file's watch is kept");
+    }
+}
