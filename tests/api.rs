@@ -1383,3 +1383,140 @@ async fn the_watch_json_has_a_stable_shape() {
     }
     insta::assert_snapshot!(serde_json::to_string_pretty(&w).expect("json"));
 }
+
+/// The value of the first hidden `csrf` field of a page.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a page with a form carries a csrf field");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').expect("a closing quote")].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_needs_a_session_a_csrf_token_and_a_token_that_may_write() {
+    let d = Daemon::start("").await;
+    let ui = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    // No session: every page sends the visitor to log in, and says where back.
+    let r = ui.get(d.url("/")).send().await.expect("GET /");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login?next=%2F");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+
+    // A wrong token is refused; a good one gets a strict session cookie.
+    let login = |token: String| {
+        ui.post(d.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}&next=%2F"))
+            .send()
+    };
+    let r = login("pal_wrong".into()).await.expect("login");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = login(d.write.clone()).await.expect("login");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{attr} in {cookie}");
+    }
+    let session = cookie.split(';').next().expect("name=value").to_string();
+
+    let page = ui
+        .get(d.url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("dashboard");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("cfgwatch"), "the dashboard lists the watch");
+    let token = csrf_of(&html);
+
+    let w = d.get("/api/v1/watches/cfgwatch").await;
+    let check = format!("/watches/{}/check", w["id"]);
+    let post = |path: String, cookie: String, body: String| {
+        ui.post(d.url(&path))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    // A form without the session's CSRF token is refused.
+    let r = post(check.clone(), session.clone(), "csrf=forged".into())
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(check.clone(), session.clone(), format!("csrf={token}"))
+        .await
+        .expect("post");
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "check now with the right token"
+    );
+
+    // A read-only token may look but not change anything.
+    let r = login(d.read.clone()).await.expect("login");
+    let ro = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string();
+    let html = ui
+        .get(d.url("/watches/new"))
+        .header("cookie", &ro)
+        .send()
+        .await
+        .expect("form")
+        .text()
+        .await
+        .expect("html");
+    let ro_csrf = csrf_of(&html);
+    let r = post(
+        "/watches/new".into(),
+        ro.clone(),
+        format!(
+            "csrf={ro_csrf}&action=save&name=sneaky&url={}&interval=1h",
+            d.site.url("/cfg")
+        ),
+    )
+    .await
+    .expect("post");
+    assert!(
+        r.status() == StatusCode::FORBIDDEN || r.status() == StatusCode::BAD_REQUEST,
+        "a read-only session cannot add a watch: {}",
+        r.status()
+    );
+    let r = post(check, ro.clone(), format!("csrf={ro_csrf}"))
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        d.send(Method::GET, "/api/v1/watches/sneaky", Some(&d.write), None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // The CSRF token of one session does not work for another.
+    let r = post(
+        format!("/watches/{}/check", w["id"]),
+        session,
+        format!("csrf={ro_csrf}"),
+    )
+    .await
+    .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}

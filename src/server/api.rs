@@ -139,7 +139,7 @@ pub(super) async fn watch_of<S: Store>(app: &App<S>, key: &str) -> Result<WatchS
 }
 
 /// The names of the objects of a kind made through the API.
-async fn api_names<S: Store>(
+pub(super) async fn api_names<S: Store>(
     app: &App<S>,
     kind: ObjectKind,
 ) -> Result<std::collections::HashSet<String>, ApiError> {

@@ -24,7 +24,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 type AppState<S> = State<Arc<App<S>>>;
@@ -184,18 +183,6 @@ fn messages(e: ApiError) -> Vec<String> {
     }
 }
 
-/// The names of the objects of a kind made through the API.
-async fn api_names<S: Store>(app: &App<S>, kind: ObjectKind) -> Result<HashSet<String>, ApiError> {
-    Ok(app
-        .store
-        .api_objects()
-        .await?
-        .into_iter()
-        .filter(|o| o.kind == kind)
-        .map(|o| o.name)
-        .collect())
-}
-
 // ---- sign in and out ----
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,7 +264,7 @@ async fn dashboard<S: Store>(
 ) -> UiResult {
     let nav = session.nav();
     let tag = q.ok().and_then(|Query(q)| q.tag).filter(|t| !t.is_empty());
-    let api = api_names(&app, ObjectKind::Watch).await.page(&nav)?;
+    let api = api::api_names(&app, ObjectKind::Watch).await.page(&nav)?;
     let watches = app.store.watch_summaries().await.page(&nav)?;
     let mut tags: Vec<String> = watches
         .iter()
@@ -555,7 +542,9 @@ async fn channels_response<S: Store>(app: &App<S>, nav: &Nav, errors: &[String])
             }
         })
         .collect();
-    let api = api_names(app, ObjectKind::Subscription).await.page(nav)?;
+    let api = api::api_names(app, ObjectKind::Subscription)
+        .await
+        .page(nav)?;
     let subs: Vec<pages::SubscriptionRow> = app
         .store
         .subscriptions()
