@@ -185,3 +185,50 @@ async fn sighup_reloads_a_valid_config_keeps_the_old_on_error_and_systemd_hears_
     let status = child.wait().expect("wait");
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
 }
+
+#[test]
+fn tokens_are_created_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[storage]\npath = \"{}\"\n",
+            dir.path().join("p.db").display()
+        ),
+    )
+    .expect("write");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .expect("palimpsest")
+    };
+    let out = run(&["token", "create", "grafana", "--read-only"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).expect("utf8");
+    assert!(token.trim().starts_with("pal_"), "{token}");
+
+    let again = run(&["token", "create", "grafana"]);
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("a token named `grafana` exists"), "{err}");
+
+    let list = run(&["token", "list", "--json"]);
+    let text = String::from_utf8(list.stdout).expect("utf8");
+    let row: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    assert_eq!(row["name"], "grafana");
+    assert_eq!(row["read_only"], true);
+    assert!(!text.contains(token.trim()), "a token is never listed");
+
+    assert!(run(&["token", "revoke", "grafana"]).status.success());
+    let gone = run(&["token", "revoke", "grafana"]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no token named `grafana`"));
+}
