@@ -394,7 +394,34 @@ pub(super) async fn remove_watch<S: Store>(
 ) -> Result<WatchSummary, ApiError> {
     let (w, _) = api_watch(app, key).await?;
     objects::change(app, Change::Delete(ObjectKind::Watch, w.name.clone())).await?;
+    // Answer once the scheduler has let it go, so a list right after the
+    // answer no longer shows it.
+    settle(|| async {
+        Ok(app
+            .store
+            .find_watch(&w.name)
+            .await?
+            .is_none_or(|x| !x.active))
+    })
+    .await?;
     Ok(w)
+}
+
+/// Waits (up to two seconds) until the scheduler has synced a change
+/// into the store; `false` if it has not by then (the change is saved
+/// and in force either way; the store catches up).
+pub(super) async fn settle<F, Fut>(done: F) -> Result<bool, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ApiError>>,
+{
+    for _ in 0..100 {
+        if done().await? {
+            return Ok(true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(false)
 }
 
 /// Asks the scheduler to check an active, unpaused watch now.
@@ -886,6 +913,7 @@ pub(super) async fn remove_subscription<S: Store>(app: &App<S>, id: i64) -> Resu
         Change::Delete(ObjectKind::Subscription, s.fingerprint.clone()),
     )
     .await?;
+    settle(|| async { Ok(!app.store.subscriptions().await?.iter().any(|x| x.id == id)) }).await?;
     Ok(())
 }
 
