@@ -151,22 +151,6 @@ fn version_entry(watch_id: i64, v: &VersionInfo) -> Markup {
     }
 }
 
-fn kind_label(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::FirstSeen => "First seen",
-        EventKind::Edited => "Edited",
-        EventKind::Reverted => "Reverted",
-        EventKind::Deleted => "Deleted",
-        EventKind::Restored => "Restored",
-        EventKind::Unreachable => "Unreachable",
-        EventKind::Reachable => "Reachable again",
-        EventKind::Blocked => "Blocked",
-        EventKind::ItemAdded => "Item added",
-        EventKind::ItemRemoved => "Item removed",
-        EventKind::Incident => "Incident",
-    }
-}
-
 fn event_entry(watch_id: i64, e: &EventInfo) -> Markup {
     let d = &e.data;
     let from = e.prev_version_seq.or_else(|| int(d, "from_version"));
@@ -175,7 +159,7 @@ fn event_entry(watch_id: i64, e: &EventInfo) -> Markup {
         li class={ "entry event ev-" (e.kind.as_str()) } {
             div.when { (time(e.created_at)) }
             div.what {
-                span.kind { (kind_label(e.kind)) }
+                span.kind { (crate::notify::payload::kind_label(e.kind)) }
                 @if let Some(b) = str_of(d, "boring") { " " span.note title="Only punctuation, letter case or dates changed" { "minor: " (b) } }
                 @if let Some(h) = str_of(d, "incident") { " " span.note { "part of an incident on " (h) } }
                 (event_details(e.kind, d))
