@@ -241,11 +241,13 @@ async fn get_watch<S: Store>(
     ok(watch_json(&app, &w).await?)
 }
 
-/// Stores a watch definition and returns the watch once it is in force.
+/// Stores a watch definition and returns the watch once it is in force;
+/// `None` when it is saved and in force but the scheduler has not synced
+/// it into the store yet (it is busy finishing a slow check).
 pub(super) async fn put_watch<S: Store>(
     app: &App<S>,
     def: Map<String, Value>,
-) -> Result<WatchSummary, ApiError> {
+) -> Result<Option<WatchSummary>, ApiError> {
     let name = objects::name_field(&def, "name")?;
     let body = objects::toml_body(&def)?;
     let cfg = objects::change(
@@ -275,14 +277,23 @@ pub(super) async fn put_watch<S: Store>(
             if !w.paused {
                 app.control.check_now(w.id);
             }
-            return Ok(w);
+            return Ok(Some(w));
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    Err(ApiError::new(
+    Ok(None)
+}
+
+/// 202: a change is saved and in force, the store has not caught up yet.
+fn accepted(name: &str) -> ApiResult {
+    Ok((
         StatusCode::ACCEPTED,
-        format!("the watch `{name}` is saved; the scheduler has not picked it up yet"),
-    ))
+        Json(json!({
+            "saved": name,
+            "note": "the scheduler is finishing running checks and will pick the change up; GET the watch again in a moment",
+        })),
+    )
+        .into_response())
 }
 
 async fn create_watch<S: Store>(
@@ -300,8 +311,10 @@ async fn create_watch<S: Store>(
         )
         .hint("change it with PATCH /api/v1/watches/NAME, or choose another name"));
     }
-    let w = put_watch(&app, def).await?;
-    created(watch_json(&app, &w).await?)
+    match put_watch(&app, def).await? {
+        Some(w) => created(watch_json(&app, &w).await?),
+        None => accepted(&name),
+    }
 }
 
 /// The stored definition of a watch made through the API, or 409/404.
@@ -336,8 +349,10 @@ pub(super) async fn patch_watch<S: Store>(
             def.insert(k, v);
         }
     }
-    let w = put_watch(app, def).await?;
-    ok(watch_json(app, &w).await?)
+    match put_watch(app, def).await? {
+        Some(w) => ok(watch_json(app, &w).await?),
+        None => accepted(&w.name),
+    }
 }
 
 async fn update_watch<S: Store>(

@@ -445,9 +445,9 @@ async fn post_watch<S: Store>(
         }
     }
     match api::put_watch(&app, def).await {
-        Ok(w) => Ok(see_other(&format!("/watches/{}", w.id))),
+        Ok(Some(w)) => Ok(see_other(&format!("/watches/{}", w.id))),
         // Saved, but not yet picked up by the scheduler.
-        Err(e) if e.status == StatusCode::ACCEPTED => Ok(see_other("/")),
+        Ok(None) => Ok(see_other("/")),
         Err(e) if e.status.is_client_error() => Err(invalid(&form, None, messages(e))),
         Err(e) => Err(error_response(Some(&nav), e)),
     }
