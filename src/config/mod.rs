@@ -424,18 +424,23 @@ impl Config {
         if !all.ends_with('\n') {
             all.push('\n');
         }
-        // (first line of the object's body, its last line, the object)
+        // (first line of the object's body, its last line, the object);
+        // lines are counted as they are appended, never by rescanning.
+        let mut lines = memchr::memchr_iter(b'\n', all.as_bytes()).count();
         let mut places = Vec::with_capacity(objects.len());
         for obj in objects {
             all.push_str("\n[[");
             all.push_str(obj.kind.as_str());
             all.push_str("]]\n");
-            let first = all.matches('\n').count() + 1;
+            lines += 2;
+            let first = lines + 1;
             all.push_str(&obj.body);
+            lines += memchr::memchr_iter(b'\n', obj.body.as_bytes()).count();
             if !all.ends_with('\n') {
                 all.push('\n');
+                lines += 1;
             }
-            places.push((first, all.matches('\n').count(), obj));
+            places.push((first, lines, obj));
         }
         validate_source(&all, file, base_dir).map_err(|mut e| {
             for d in &mut e.diagnostics {

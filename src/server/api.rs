@@ -153,6 +153,13 @@ pub(super) async fn api_names<S: Store>(
         .collect())
 }
 
+/// Says where an object is defined (`api`, `config`, `follow`) and so
+/// whether the API may change it.
+fn mark_source(v: &mut Value, source: &str) {
+    v["source"] = json!(source);
+    v["read_only"] = json!(source != "api");
+}
+
 /// Where a watch is defined: `api`, `config` or `follow` (found on a listing).
 pub(super) async fn origin_of<S: Store>(
     app: &App<S>,
@@ -172,8 +179,7 @@ pub(super) async fn origin_of<S: Store>(
 async fn watch_json<S: Store>(app: &App<S>, w: &WatchSummary) -> Result<Value, ApiError> {
     let origin = origin_of(app, &w.name).await?;
     let mut v = serde_json::to_value(w).unwrap_or(Value::Null);
-    v["source"] = json!(origin);
-    v["read_only"] = json!(origin != "api");
+    mark_source(&mut v, origin);
     v["definition"] = match origin {
         "api" => objects::find(app, ObjectKind::Watch, &w.name)
             .await?
@@ -224,8 +230,7 @@ async fn list_watches<S: Store>(
         .map(|w| {
             let api = api_names.contains(&w.name);
             let mut v = serde_json::to_value(&w).unwrap_or(Value::Null);
-            v["source"] = json!(if api { "api" } else { "config" });
-            v["read_only"] = json!(!api);
+            mark_source(&mut v, if api { "api" } else { "config" });
             v
         })
         .collect();
@@ -687,7 +692,8 @@ fn channel_json(
     state: Option<&crate::store::ChannelState>,
 ) -> Value {
     use crate::config::ChannelTarget;
-    let mut v = json!({ "name": c.name, "source": source, "read_only": source != "api" });
+    let mut v = json!({ "name": c.name });
+    mark_source(&mut v, source);
     match &c.target {
         ChannelTarget::Email { to } => {
             v["type"] = json!("email");
@@ -819,8 +825,7 @@ pub(super) async fn subscriptions_json<S: Store>(app: &App<S>) -> Result<Vec<Val
         .map(|s| {
             let api = api.contains(&s.fingerprint);
             let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
-            v["source"] = json!(if api { "api" } else { "config" });
-            v["read_only"] = json!(!api);
+            mark_source(&mut v, if api { "api" } else { "config" });
             v
         })
         .collect())
@@ -837,49 +842,11 @@ pub(super) async fn put_subscription<S: Store>(
     def: Map<String, Value>,
 ) -> Result<Value, ApiError> {
     let body = objects::toml_body(&def)?;
-    // Validate with a provisional name to learn the fingerprint.
-    let mut objs = app.store.api_objects().await?;
-    objs.push(ApiObject {
-        kind: ObjectKind::Subscription,
-        name: "new".into(),
-        body: body.clone(),
-    });
-    let cfg = app.control.compose(&objs).map_err(objects::invalid)?;
-    let spec = cfg.subscriptions.last().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the subscription vanished",
-        )
-    })?;
-    let fp = crate::store::SubscriptionDef {
-        channel: &spec.channel,
-        watches: &spec.watches,
-        kinds: &spec.kinds,
-        digest: spec.digest,
-        boring: spec.boring,
-    }
-    .fingerprint();
-    if app
-        .store
-        .subscriptions()
-        .await?
-        .iter()
-        .any(|s| s.fingerprint == fp)
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "this subscription exists already",
-        ));
-    }
-    objects::change(
-        app,
-        Change::Put(ApiObject {
-            kind: ObjectKind::Subscription,
-            name: fp.clone(),
-            body,
-        }),
-    )
-    .await?;
+    let cfg = objects::change(app, Change::AddSubscription(body)).await?;
+    let fp = crate::notify::subscription_defs(&cfg)
+        .last()
+        .map(|d| d.fingerprint())
+        .unwrap_or_default();
     for _ in 0..100 {
         if let Some(s) = app
             .store
@@ -889,8 +856,7 @@ pub(super) async fn put_subscription<S: Store>(
             .find(|s| s.fingerprint == fp)
         {
             let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
-            v["source"] = json!("api");
-            v["read_only"] = json!(false);
+            mark_source(&mut v, "api");
             return Ok(v);
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -18,6 +18,10 @@ use std::sync::Arc;
 pub enum Change {
     Put(ApiObject),
     Delete(ObjectKind, String),
+    /// A new subscription (its TOML body). It is named by the fingerprint
+    /// the outbox knows it by, so its row leads back to it; that name is
+    /// known only once the whole config validates.
+    AddSubscription(String),
 }
 
 /// Validates the objects with `change` applied, then stores the change and
@@ -36,12 +40,40 @@ pub async fn change<S: Store>(app: &App<S>, change: Change) -> Result<Arc<Config
             }
         }
         Change::Delete(kind, name) => objects.retain(|o| !(o.kind == *kind && &o.name == name)),
+        Change::AddSubscription(body) => objects.push(ApiObject {
+            kind: ObjectKind::Subscription,
+            name: String::new(),
+            body: body.clone(),
+        }),
     }
     let cfg = Arc::new(app.control.compose(&objects).map_err(invalid)?);
-    match &change {
-        Change::Put(obj) => app.store.put_api_object(obj, super::now()).await?,
+    match change {
+        Change::Put(obj) => app.store.put_api_object(&obj, super::now()).await?,
         Change::Delete(kind, name) => {
-            app.store.delete_api_object(*kind, name).await?;
+            app.store.delete_api_object(kind, &name).await?;
+        }
+        Change::AddSubscription(body) => {
+            // The objects come after the file, so the new one is the last.
+            let defs = crate::notify::subscription_defs(&cfg);
+            let Some((new, others)) = defs.split_last() else {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the new subscription is missing from the config",
+                ));
+            };
+            let name = new.fingerprint();
+            if others.iter().any(|d| d.fingerprint() == name) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "this subscription exists already",
+                ));
+            }
+            let obj = ApiObject {
+                kind: ObjectKind::Subscription,
+                name,
+                body,
+            };
+            app.store.put_api_object(&obj, super::now()).await?;
         }
     }
     app.control.apply(cfg.clone());

@@ -56,35 +56,45 @@ async fn metrics<S: Store>(State(app): AppState<S>, _auth: Bearer) -> Result<Res
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct FeedQuery {
     token: Option<String>,
 }
 
-/// Feeds take a token in the query string (feed readers cannot send
-/// headers); any valid token will do, since a feed only reads.
-async fn feed_auth<S: Store>(
-    app: &App<S>,
-    headers: &axum::http::HeaderMap,
-    q: &FeedQuery,
-) -> Result<(), ApiError> {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = q.token.as_deref().or(from_header) else {
-        return Err(
-            ApiError::new(StatusCode::UNAUTHORIZED, "feeds need a token").hint(
-                "add ?token=TOKEN (a read-only token: `palimpsest token create NAME --read-only`)",
-            ),
-        );
-    };
-    match auth::lookup(app, token).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "this token is not valid",
-        )),
+/// A feed reader with a valid token. Feeds take the token in the query
+/// string (feed readers cannot send headers) or as a bearer token; any
+/// valid token will do, since a feed only reads.
+struct FeedReader;
+
+impl<S: Store> axum::extract::FromRequestParts<Arc<App<S>>> for FeedReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &Arc<App<S>>,
+    ) -> Result<Self, ApiError> {
+        let q = Query::<FeedQuery>::try_from_uri(&parts.uri)
+            .map(|Query(q)| q)
+            .unwrap_or_default();
+        let from_header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let Some(token) = q.token.as_deref().or(from_header) else {
+            return Err(
+                ApiError::new(StatusCode::UNAUTHORIZED, "feeds need a token").hint(
+                    "add ?token=TOKEN (a read-only token: `palimpsest token create NAME --read-only`)",
+                ),
+            );
+        };
+        match auth::lookup(app, token).await? {
+            Some(_) => Ok(FeedReader),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this token is not valid",
+            )),
+        }
     }
 }
 
@@ -147,13 +157,11 @@ fn summary(r: &EventRow) -> String {
 async fn feed<S: Store>(
     app: &App<S>,
     headers: &axum::http::HeaderMap,
-    q: &FeedQuery,
     title: &str,
     id: &str,
     path: &str,
     filter: EventFilter,
 ) -> Result<Response, ApiError> {
-    feed_auth(app, headers, q).await?;
     let rows = app.store.list_events(&filter).await?;
     let base = base_url(app, headers);
     let xml = feeds::atom(
@@ -174,8 +182,8 @@ const FEED_LEN: i64 = 100;
 
 async fn feed_all<S: Store>(
     State(app): AppState<S>,
+    _reader: FeedReader,
     headers: axum::http::HeaderMap,
-    Query(q): Query<FeedQuery>,
 ) -> Result<Response, ApiError> {
     let filter = EventFilter {
         limit: FEED_LEN,
@@ -184,7 +192,6 @@ async fn feed_all<S: Store>(
     feed(
         &app,
         &headers,
-        &q,
         "palimpsest: every event",
         "urn:palimpsest:events",
         "/feeds/events.atom",
@@ -195,11 +202,10 @@ async fn feed_all<S: Store>(
 
 async fn feed_watch<S: Store>(
     State(app): AppState<S>,
+    _reader: FeedReader,
     headers: axum::http::HeaderMap,
     Path(key): Path<String>,
-    Query(q): Query<FeedQuery>,
 ) -> Result<Response, ApiError> {
-    feed_auth(&app, &headers, &q).await?;
     let key = key.strip_suffix(".atom").unwrap_or(&key).to_string();
     let w = super::api::watch_of(&app, &key).await?;
     let filter = EventFilter {
@@ -210,7 +216,6 @@ async fn feed_watch<S: Store>(
     feed(
         &app,
         &headers,
-        &q,
         &format!("palimpsest: {}", w.name),
         &format!("urn:palimpsest:watch:{}", w.id),
         &format!("/feeds/watch/{}.atom", w.id),
@@ -221,9 +226,9 @@ async fn feed_watch<S: Store>(
 
 async fn feed_tag<S: Store>(
     State(app): AppState<S>,
+    _reader: FeedReader,
     headers: axum::http::HeaderMap,
     Path(tag): Path<String>,
-    Query(q): Query<FeedQuery>,
 ) -> Result<Response, ApiError> {
     let tag = tag.strip_suffix(".atom").unwrap_or(&tag).to_string();
     let filter = EventFilter {
@@ -238,7 +243,6 @@ async fn feed_tag<S: Store>(
     feed(
         &app,
         &headers,
-        &q,
         &format!("palimpsest: tag {tag}"),
         &format!("urn:palimpsest:tag:{tag}"),
         &path,

@@ -617,10 +617,11 @@ async fn add_channel<S: Store>(State(app): AppState<S>, session: Session, body: 
     if !to.is_empty() {
         def.insert("to".into(), json!(to));
     }
-    let result = match writable(&session) {
-        Ok(()) => api::put_channel(&app, def).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        writable(&session)?;
+        api::put_channel(&app, def).await.map(|_| ())
+    }
+    .await;
     after_change(&app, &session.nav(), result).await
 }
 
@@ -631,10 +632,11 @@ async fn delete_channel<S: Store>(
     body: Bytes,
 ) -> UiResult {
     csrf(&session, Fields::parse(&body).get("csrf"))?;
-    let result = match writable(&session) {
-        Ok(()) => api::remove_channel(&app, &name).await,
-        Err(e) => Err(e),
-    };
+    let result = async {
+        writable(&session)?;
+        api::remove_channel(&app, &name).await
+    }
+    .await;
     after_change(&app, &session.nav(), result).await
 }
 
@@ -664,10 +666,11 @@ async fn add_subscription<S: Store>(
     if !digest.is_empty() {
         def.insert("digest".into(), json!(digest));
     }
-    let result = match writable(&session) {
-        Ok(()) => api::put_subscription(&app, def).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        writable(&session)?;
+        api::put_subscription(&app, def).await.map(|_| ())
+    }
+    .await;
     after_change(&app, &session.nav(), result).await
 }
 
@@ -686,10 +689,11 @@ async fn delete_subscription<S: Store>(
         )
             .into_response()
     })?;
-    let result = match writable(&session) {
-        Ok(()) => api::remove_subscription(&app, id).await,
-        Err(e) => Err(e),
-    };
+    let result = async {
+        writable(&session)?;
+        api::remove_subscription(&app, id).await
+    }
+    .await;
     after_change(&app, &nav, result).await
 }
 
