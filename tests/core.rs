@@ -251,7 +251,7 @@ async fn seed_page_extraction_snapshot() {
         &html,
         "text/html",
         &base,
-        &palimpsest::extract::Rules::default(),
+        &palimpsest::extract::Rules::default().with_links(),
         0,
         "",
     );

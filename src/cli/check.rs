@@ -41,7 +41,8 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     let url = crate::config::validate_url(&args.url).map_err(CliError::Failed)?;
     let rules = Rules::new(args.select.as_deref(), &args.exclude, &args.ignore)
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+        .map_err(|e| CliError::Failed(e.to_string()))?
+        .with_links();
     let fetcher = Fetcher::new(&cfg.fetch).map_err(|e| CliError::Failed(e.to_string()))?;
     let f = fetcher
         .fetch(&url, &Validators::default())

@@ -133,7 +133,7 @@ pub(super) fn extract_html(body: &str, base: &url::Url, rules: &Rules) -> Extrac
         return flat_text(body);
     }
     let doc = Html::parse_document(body);
-    let survey = Survey::of(&doc, base, rules.select.is_none());
+    let survey = Survey::of(&doc, base, rules.select.is_none(), rules.links);
 
     let mut skip: HashSet<NodeId> = HashSet::default();
     for sel in &rules.exclude {
@@ -425,6 +425,31 @@ pub(super) fn resolve_link(base: &url::Url, href: &str) -> Option<String> {
     Some(url.to_string())
 }
 
+/// Whether `resolve_link` would keep `href`, without building the URL when
+/// the answer is sure: a relative reference (no scheme, not
+/// protocol-relative) on an http(s) base always resolves to an http(s) URL.
+/// Anything else takes the full resolution.
+pub(super) fn is_link_target(base: &url::Url, href: &str) -> bool {
+    let h = href.trim();
+    if h.is_empty() || h.starts_with('#') {
+        return false;
+    }
+    // Control characters (the URL parser drops tabs and newlines anywhere)
+    // and backslashes (`/` for http) can make an authority or a scheme out
+    // of what looks relative: such an `href` takes the full resolution.
+    let plain = !h.bytes().any(|b| b < b' ' || b == 0x7f || b == b'\\');
+    let relative = plain
+        && !h.starts_with("//")
+        && !h
+            .split(['/', '?', '#'])
+            .next()
+            .is_some_and(|first| first.contains(':'));
+    if relative && matches!(base.scheme(), "http" | "https") {
+        return true;
+    }
+    resolve_link(base, href).is_some()
+}
+
 /// The collected links, deduplicated in document order.
 pub(super) fn push_link(links: &mut Vec<Link>, seen: &mut HashSet<(String, String)>, link: Link) {
     if seen.insert((link.href.clone(), link.text.clone())) {
@@ -434,8 +459,60 @@ pub(super) fn push_link(links: &mut Vec<Link>, seen: &mut HashSet<(String, Strin
 
 #[cfg(test)]
 mod tests {
-    use super::approximate_depth;
+    use super::{approximate_depth, is_link_target, resolve_link};
     use crate::extract::{Rules, extract};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The shortcut that counts links without resolving them never
+        /// disagrees with the resolution (it decides what the main-content
+        /// choice counts, so a disagreement would move stored texts).
+        #[test]
+        fn link_shortcut_agrees_with_resolution(
+            href in "[ a-zA-Z0-9/:?#.%\\\\\t\n@\\[\\]-]{0,16}",
+            base in prop::sample::select(vec![
+                "http://example.org/a/b.html",
+                "https://example.org/",
+                "ftp://example.org/x",
+                "file:///tmp/x.html",
+            ]),
+        ) {
+            let base = url::Url::parse(base).unwrap();
+            prop_assert_eq!(is_link_target(&base, &href), resolve_link(&base, &href).is_some());
+        }
+    }
+
+    #[test]
+    fn link_shortcut_cases() {
+        let base = url::Url::parse("http://example.org/a/").unwrap();
+        for href in [
+            "x.html",
+            "/x",
+            "?q",
+            "#top",
+            "",
+            "  ",
+            "//other.org/",
+            "/\\\\x",
+            "\\\\x",
+            "mailto:a@b",
+            "javascript:void(0)",
+            "java\nscript:x",
+            "http://",
+            "http://a b/",
+            "https://ok.org/p",
+            "a/b:c",
+            "1a:b",
+            "/\t/host",
+        ] {
+            assert_eq!(
+                is_link_target(&base, href),
+                resolve_link(&base, href).is_some(),
+                "{href:?}"
+            );
+        }
+    }
 
     fn text(html: &str) -> Vec<String> {
         let base = url::Url::parse("http://example.org/news/1.html").expect("url");
@@ -477,7 +554,14 @@ mod tests {
     fn title_and_links() {
         let base = url::Url::parse("http://example.org/news/1.html").expect("url");
         let html = r##"<html><head><title> The  Title </title><base href="/x/"></head><body><a href="2.html">Two</a><a href="mailto:a@b">m</a><a href="#top">top</a><a href="https://other.org/p#frag">Other</a></body></html>"##;
-        let e = extract(html, "text/html", &base, &Rules::default(), 0, "");
+        let e = extract(
+            html,
+            "text/html",
+            &base,
+            &Rules::default().with_links(),
+            0,
+            "",
+        );
         assert_eq!(e.title.as_deref(), Some("The Title"));
         let hrefs: Vec<&str> = e.links.iter().map(|l| l.href.as_str()).collect();
         assert_eq!(

@@ -27,7 +27,7 @@
 //!    largest teaser list, so that a page watch on an index still sees new
 //!    items.
 
-use super::html::{is_block, is_dropped, push_link, resolve_link};
+use super::html::{is_block, is_dropped, is_link_target, push_link, resolve_link};
 use super::{Link, normalize_line};
 use ego_tree::NodeId;
 use ego_tree::iter::Edge;
@@ -50,8 +50,8 @@ pub(super) struct Stats {
     own_link_text: u32,
 }
 
-/// One pass over the whole document: title, links and (for main-content
-/// mode) per-element statistics.
+/// One pass over the whole document: title, links (when asked for) and
+/// (for main-content mode) per-element statistics.
 pub(super) struct Survey {
     pub title: Option<String>,
     pub links: Vec<Link>,
@@ -65,12 +65,18 @@ struct Frame {
     id: NodeId,
     stats: Stats,
     block: bool,
+    /// An `<a>` with a real target (counted in the statistics).
+    is_link: bool,
+    /// Its resolved target, only when the links are collected.
     link: Option<String>,
     link_text: String,
 }
 
 impl Survey {
-    pub fn of(doc: &Html, page_url: &url::Url, with_stats: bool) -> Survey {
+    /// `want_links`: collect the links (resolved, with their text). A check
+    /// does not store them, so it only counts them, which needs no URL
+    /// to be built for most `href`s.
+    pub fn of(doc: &Html, page_url: &url::Url, with_stats: bool, want_links: bool) -> Survey {
         let mut title: Option<String> = None;
         let mut title_buf: Option<String> = None;
         let mut h1: Option<String> = None;
@@ -128,18 +134,22 @@ impl Survey {
                             if e.attr("role") == Some("main") && name != "main" {
                                 mains.push(node.id());
                             }
-                            let link = if name == "a" {
-                                e.attr("href").and_then(|h| resolve_link(&base, h))
-                            } else {
-                                None
+                            let (is_link, link) = match e.attr("href") {
+                                Some(h) if name == "a" && want_links => {
+                                    let link = resolve_link(&base, h);
+                                    (link.is_some(), link)
+                                }
+                                Some(h) if name == "a" => (is_link_target(&base, h), None),
+                                _ => (false, None),
                             };
-                            if link.is_some() {
+                            if is_link {
                                 link_depth += 1;
                             }
                             stack.push(Frame {
                                 id: node.id(),
                                 stats: Stats::default(),
                                 block: is_block(name),
+                                is_link,
                                 link,
                                 link_text: String::new(),
                             });
@@ -152,7 +162,9 @@ impl Survey {
                             if let Some(buf) = h1_buf.as_mut() {
                                 buf.push_str(t);
                             }
-                            if let Some(f) = stack.iter_mut().rev().find(|f| f.link.is_some()) {
+                            if want_links
+                                && let Some(f) = stack.iter_mut().rev().find(|f| f.link.is_some())
+                            {
                                 f.link_text.push_str(t);
                             }
                             if !with_stats {
@@ -207,9 +219,11 @@ impl Survey {
                     }
                     let Some(frame) = stack.pop() else { continue };
                     let mut s = frame.stats;
-                    if let Some(href) = frame.link {
+                    if frame.is_link {
                         link_depth = link_depth.saturating_sub(1);
                         s.links += 1;
+                    }
+                    if let Some(href) = frame.link {
                         push_link(
                             &mut links,
                             &mut seen_links,
@@ -250,10 +264,16 @@ fn visible_chars(t: &str) -> u32 {
     // Bytes that start a character and are not ASCII whitespace: one pass,
     // no decoding (non-ASCII spaces count as characters; this is a measure,
     // not a normalization).
-    let n = t
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace() && (b & 0xC0) != 0x80)
-        .count();
+    // Counted per 255-byte chunk into a byte-wide sum, which vectorizes.
+    let n: usize = t
+        .as_bytes()
+        .chunks(255)
+        .map(|c| {
+            c.iter()
+                .map(|&b| u8::from(!b.is_ascii_whitespace() && (b & 0xC0) != 0x80))
+                .fold(0u8, u8::wrapping_add) as usize
+        })
+        .sum();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
@@ -465,37 +485,41 @@ fn is_teaser_list(doc: &Html, survey: &Survey, id: NodeId, s: Stats) -> bool {
     let mut items = 0u32;
     let mut item_text = 0u32;
     let mut item_link_text = 0u32;
-    let mut loose_text = 0u32;
     for child in node.children() {
-        match child.value() {
-            Node::Element(ce) => {
-                // Dropped elements have no stats (the survey skips them),
-                // so the cheap test comes first.
-                let cs = survey.get(child.id());
-                if cs.text == 0 || is_dropped(ce) {
-                    continue;
-                }
-                with_text += 1;
-                if cs.links >= 1 && cs.link_text > 0 {
-                    items += 1;
-                    item_text += cs.text;
-                    item_link_text += cs.link_text;
-                }
+        if let Node::Element(ce) = child.value() {
+            // Dropped elements have no stats (the survey skips them),
+            // so the cheap test comes first.
+            let cs = survey.get(child.id());
+            if cs.text == 0 || is_dropped(ce) {
+                continue;
             }
-            Node::Text(t) => {
-                loose_text += visible_chars(t);
+            with_text += 1;
+            if cs.links >= 1 && cs.link_text > 0 {
+                items += 1;
+                item_text += cs.text;
+                item_link_text += cs.link_text;
             }
-            _ => {}
         }
     }
     if items < 3 || items * 5 < with_text * 3 {
         return false;
     }
     let total = s.text.max(1);
-    let dominated = item_text * 10 >= total * 8 && loose_text * 5 <= total;
     let short_items = item_text / items <= 500;
     let linky = item_link_text * 100 >= item_text * 12;
-    dominated && short_items && linky
+    if !(item_text * 10 >= total * 8 && short_items && linky) {
+        return false;
+    }
+    // Text between the items (not inside any): counted last, since it
+    // means scanning the text, and most containers are decided before.
+    let loose_text: u32 = node
+        .children()
+        .filter_map(|c| match c.value() {
+            Node::Text(t) => Some(visible_chars(t)),
+            _ => None,
+        })
+        .sum();
+    loose_text * 5 <= total
 }
 
 /// Class or id tokens that name page furniture, without a token that names content.

@@ -33,6 +33,9 @@ pub struct Rules {
     /// blake3 of the rule sources: a stored version made under other rules
     /// cannot be compared by body hash alone.
     fingerprint: [u8; 32],
+    /// Collect the page's links (`palimpsest check` shows them; a check
+    /// stores none, so it only counts them for the main-content choice).
+    links: bool,
 }
 
 /// A rule that does not compile.
@@ -84,7 +87,14 @@ impl Rules {
                 .map(|r| Regex::new(r).map_err(|e| RuleError::Regex(r.clone(), e.to_string())))
                 .collect::<Result<_, _>>()?,
             fingerprint: *hasher.finalize().as_bytes(),
+            links: false,
         })
+    }
+
+    /// The same rules, also collecting the links into [`Extracted::links`].
+    pub fn with_links(mut self) -> Rules {
+        self.links = true;
+        self
     }
 
     /// Checks one selector, for config validation.

@@ -20,26 +20,29 @@ pub fn normalize_line(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if b.is_ascii_graphic() {
-            // A run of printable ASCII words with single spaces between
-            // them is already normal: it is copied in one go.
-            let start = i;
-            loop {
-                while i < bytes.len() && bytes[i].is_ascii_graphic() {
-                    i += 1;
+        if (0x20..0x7f).contains(&b) {
+            // A run of printable ASCII (spaces included): its stretches
+            // between double spaces are already normal and are copied whole.
+            let end = i + printable_run(&bytes[i..]);
+            let mut rest = &s[i..end];
+            i = end;
+            while !rest.is_empty() {
+                let trimmed = rest.trim_start_matches(' ');
+                space |= trimmed.len() != rest.len();
+                let stretch_end =
+                    memchr::memmem::find(trimmed.as_bytes(), b"  ").unwrap_or(trimmed.len());
+                let stretch = &trimmed[..stretch_end];
+                let words = stretch.trim_end_matches(' ');
+                if !words.is_empty() {
+                    if space && !out.is_empty() {
+                        out.push(' ');
+                    }
+                    out.push_str(words);
+                    space = false;
                 }
-                if bytes.get(i) == Some(&b' ') && bytes.get(i + 1).is_some_and(u8::is_ascii_graphic)
-                {
-                    i += 1;
-                } else {
-                    break;
-                }
+                space |= words.len() != stretch.len();
+                rest = &trimmed[stretch_end..];
             }
-            if space && !out.is_empty() {
-                out.push(' ');
-            }
-            space = false;
-            out.push_str(&s[start..i]);
         } else if b < 0x80 {
             // ASCII whitespace or control (0x7f included).
             if b.is_ascii_whitespace() || ascii {
@@ -71,11 +74,41 @@ pub fn normalize_line(s: &str) -> String {
     }
 }
 
+/// The length of the leading run of printable ASCII (0x20..=0x7e) in
+/// `bytes`, eight bytes at a time.
+fn printable_run(bytes: &[u8]) -> usize {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut n = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let Ok(a) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(a);
+        // With every byte below 0x80 the additions carry into no
+        // neighbour: b + 0x60 reaches 0x80 iff b >= 0x20, and b + 1 stays
+        // below it iff b <= 0x7e.
+        if w & HIGH != 0
+            || w.wrapping_add(0x6060_6060_6060_6060) & HIGH != HIGH
+            || w.wrapping_add(0x0101_0101_0101_0101) & HIGH != 0
+        {
+            break;
+        }
+        n += 8;
+    }
+    n + bytes[n..]
+        .iter()
+        .take_while(|b| (0x20..0x7f).contains(*b))
+        .count()
+}
+
 /// True when no character of `s` can change under NFC or combine with the
 /// one before it. Characters below U+0300 (lead bytes below 0xCC) are
 /// always such; only the others are looked up, one by one, so a line of
 /// Latin text with a few curly quotes costs a byte scan.
 fn surely_nfc(s: &str) -> bool {
+    if s.is_ascii() {
+        return true;
+    }
     let bytes = s.as_bytes();
     let mut i = 0;
     while let Some(p) = bytes[i..].iter().position(|&b| b >= 0xCC) {
@@ -171,7 +204,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn printable_runs() {
+        assert_eq!(printable_run(b""), 0);
+        assert_eq!(printable_run(b"abc def ghijkl~ x"), 17);
+        assert_eq!(printable_run(b"abcdefgh\x7fz"), 8);
+        assert_eq!(printable_run(b"abcdefghij\tz"), 10);
+        assert_eq!(printable_run(b"a\x1fbcdefghij"), 1);
+        assert_eq!(printable_run("abcdefg\u{e9}".as_bytes()), 7);
+        for b in 0..=255u8 {
+            let mut v = vec![b'a'; 16];
+            v[5] = b;
+            let want = if (0x20..0x7f).contains(&b) { 16 } else { 5 };
+            assert_eq!(printable_run(&v), want, "byte {b:#x}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn matches_the_reference_on_ascii(s in "[ a-z\x01\x7f\t.]{0,40}") {
+            prop_assert_eq!(normalize_line(&s), reference(&s));
+        }
+
         #[test]
         fn matches_the_reference(s in "\\PC*|[ a\\x01\\x7f\u{a0}\u{200b}\u{301}é“\u{3000}\t\n]{0,24}") {
             prop_assert_eq!(normalize_line(&s), reference(&s));

@@ -127,7 +127,13 @@ pub fn hash(raw: &[u8]) -> [u8; 32] {
 }
 
 pub fn hex(hash: &[u8]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(hash.len() * 2);
+    for b in hash {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// Decompresses a stored blob, refusing to grow past `size` (+ slack).
