@@ -48,6 +48,19 @@ pub fn validate_source(
 /// tables of about this size.
 const GROUP_BYTES: usize = 1 << 18;
 
+/// Up to this size the watches parsed with their group are kept for
+/// validation (≈ 20,000 watches, a few MB of raw tables); above it they
+/// are dropped and each group is parsed again when its watches are
+/// validated, so that only one group's raw tables exist at a time.
+const KEEP_PARSED_BYTES: usize = 2 << 20;
+
+/// A group of a big file: its byte range and, when kept, its parsed
+/// `[[watch]]` tables with the offset to add to their spans.
+struct Group {
+    range: Range<usize>,
+    parsed: Option<(Vec<Spanned<raw::RawWatch>>, usize)>,
+}
+
 /// Parses the TOML. The toml crate holds every token and parse event of a
 /// document at once (about 1.3 KB per watch), so a list of 100,000 watches
 /// is parsed in groups of about a quarter of a megabyte instead. A group
@@ -58,9 +71,9 @@ const GROUP_BYTES: usize = 1 << 18;
 /// Anything unusual (a group that does not parse, a table defined in two
 /// groups) falls back to parsing the whole document, whose answer is the
 /// authoritative one.
-/// Returns the config and, for a big file, the groups whose watches are
-/// to be parsed again one by one (`raw.watch` is then empty).
-fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Range<usize>>), toml::de::Error> {
+/// Returns the config and, for a big file, its groups, whose watches are
+/// validated group by group (`raw.watch` is then empty).
+fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Group>), toml::de::Error> {
     let whole = || toml::from_str::<RawConfig>(text).map(|r| (r, Vec::new()));
     if text.len() <= 2 * GROUP_BYTES {
         return whole();
@@ -73,22 +86,27 @@ fn parse_raw(text: &str) -> Result<(RawConfig, Vec<Range<usize>>), toml::de::Err
         }
     }
     bounds.push(text.len());
+    let keep = text.len() <= KEEP_PARSED_BYTES;
     let mut merged = RawConfig::default();
     let mut buf = String::new();
+    let mut groups = Vec::with_capacity(bounds.len());
     for pair in bounds.windows(2) {
         let (start, end) = (pair[0], pair[1]);
         let Some(part_text) = text.get(start..end) else {
             return whole();
         };
-        let Ok((mut part, _)) = parse_group(part_text, start, &mut buf) else {
+        let Ok((mut part, shift)) = parse_group(part_text, start, &mut buf) else {
             return whole();
         };
-        part.watch = Vec::new();
+        let watches = std::mem::take(&mut part.watch);
+        groups.push(Group {
+            range: start..end,
+            parsed: keep.then_some((watches, shift)),
+        });
         if !merge(&mut merged, part) {
             return whole();
         }
     }
-    let groups = bounds.windows(2).map(|p| p[0]..p[1]).collect();
     Ok((merged, groups))
 }
 
@@ -368,12 +386,7 @@ impl Validator<'_> {
         value as usize
     }
 
-    fn config(
-        &mut self,
-        raw: RawConfig,
-        groups: Vec<Range<usize>>,
-        base_dir: Option<&Path>,
-    ) -> Config {
+    fn config(&mut self, raw: RawConfig, groups: Vec<Group>, base_dir: Option<&Path>) -> Config {
         let storage = self.storage(&raw, base_dir);
         let keep_checks = match raw
             .storage
@@ -795,7 +808,7 @@ impl Validator<'_> {
         ServerConfig { listen, public_url }
     }
 
-    fn watches(&mut self, raw: &RawConfig, groups: &[Range<usize>]) -> Vec<Arc<WatchSpec>> {
+    fn watches(&mut self, raw: &RawConfig, groups: &[Group]) -> Vec<Arc<WatchSpec>> {
         let d = raw.defaults.as_ref();
         let default_interval = d.map_or(defaults::INTERVAL, |d| {
             self.duration(&d.interval, defaults::INTERVAL, "interval")
@@ -840,26 +853,36 @@ impl Validator<'_> {
                 out.push(self.watch(i, w, &d, &mut names));
             }
         } else {
-            // A big file: the watches are parsed again group by group, so
+            // A big file: group by group, with the watches parsed with
+            // the group, or (a very big file) parsed again now, so that
             // only one group's raw tables exist at a time.
             let mut buf = String::new();
             for g in groups {
-                let Some(part_text) = self.src.get(g.clone()) else {
-                    continue;
-                };
-                let (part, shift) = match parse_group(part_text, g.start, &mut buf) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.push(
-                            e.span(),
-                            e.message().trim().to_string(),
-                            parse_hint(e.message()),
-                        );
-                        continue;
+                let again;
+                let (watches, shift) = match &g.parsed {
+                    Some((watches, shift)) => (watches, *shift),
+                    None => {
+                        let Some(part_text) = self.src.get(g.range.clone()) else {
+                            continue;
+                        };
+                        match parse_group(part_text, g.range.start, &mut buf) {
+                            Ok((part, shift)) => {
+                                again = part.watch;
+                                (&again, shift)
+                            }
+                            Err(e) => {
+                                self.push(
+                                    e.span(),
+                                    e.message().trim().to_string(),
+                                    parse_hint(e.message()),
+                                );
+                                continue;
+                            }
+                        }
                     }
                 };
                 self.shift = shift;
-                for w in &part.watch {
+                for w in watches {
                     let i = out.len();
                     out.push(self.watch(i, w, &d, &mut names));
                 }
@@ -1566,22 +1589,31 @@ ignore = ['(unclosed']
     }
 
     /// A group of watches only is parsed on its own: its errors (a bad
-    /// value, and a TOML syntax error) still name their true line.
+    /// value, and a TOML syntax error) still name their true line, whether
+    /// the group's watches were kept from the first parse (a file of a
+    /// few MB) or parsed again (a bigger one).
     #[test]
     fn errors_in_a_middle_group_keep_their_lines() {
+        for (each_side, kept) in [(8_000, true), (20_000, false)] {
+            errors_in_a_middle_group(each_side, kept);
+        }
+    }
+
+    fn errors_in_a_middle_group(each_side: usize, kept: bool) {
         let watch =
             |i: usize| format!("[[watch]]\nname = \"w{i}\"\nurl = \"https://example.org/{i}\"\n\n");
         let mut text = String::from("[fetch]\ntimeout = \"3s\"\n\n");
-        for i in 0..20_000 {
+        for i in 0..each_side {
             text.push_str(&watch(i));
         }
         let bad_line = text.matches('\n').count() + 3;
         text.push_str("[[watch]]\nname = \"bad\"\nurl = \"ftp://x/\"\n\n");
-        for i in 20_000..40_000 {
+        for i in each_side..2 * each_side {
             text.push_str(&watch(i));
         }
         let (_, groups) = parse_raw(&text).expect("parses");
-        assert!(groups.len() > 4, "{} groups", groups.len());
+        assert!(groups.len() > 2, "{} groups", groups.len());
+        assert!(groups.iter().all(|g| g.parsed.is_some() == kept));
         let err = validate_source(&text, "big.toml", None).expect_err("bad url");
         assert!(
             err.to_string().contains(&format!("big.toml:{bad_line}:7:")),

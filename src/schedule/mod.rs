@@ -198,7 +198,10 @@ async fn round<S: Store>(
 ) -> Result<RoundEnd, DaemonError> {
     // Stops this round's alert worker on a reload; a shutdown stops it too.
     let round_stop = shutdown.child_token();
-    let fetcher = Arc::new(Fetcher::new(&cfg.fetch)?);
+    // The HTTP client loads the system's root certificates (a few ms):
+    // on a blocking thread, while the watch states load.
+    let fetch_cfg = cfg.fetch.clone();
+    let fetcher = tokio::task::spawn_blocking(move || Fetcher::new(&fetch_cfg));
     let defs: Vec<WatchDef> = cfg
         .watches
         .iter()
@@ -212,6 +215,11 @@ async fn round<S: Store>(
         })
         .collect();
     let states = store.sync_watches(&defs).await?;
+    let fetcher = Arc::new(
+        fetcher
+            .await
+            .map_err(|e| FetchError::Http(format!("building the HTTP client failed: {e}")))??,
+    );
     prune_checks(store.as_ref(), &cfg).await;
     // Alerts: the outbox worker runs beside the checks (None without channels).
     let notifier = crate::notify::start(

@@ -194,14 +194,16 @@ struct StateRow(
 /// SQLite packs the rows into one JSON array per 512 watches: sqlx copies
 /// every value of every row across a thread one by one, which cost about
 /// 7 µs per watch (0.7 s at start-up for 100,000 watches); a packed row
-/// costs one copy and a JSON parse. One page per query (keyset on the id),
-/// so at most one page is in memory at a time.
+/// costs one copy and a JSON parse. One page per query (keyset on the id);
+/// a page is parsed here while SQLite builds the next one, so at most two
+/// pages are in memory at a time.
 async fn load_states(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<Vec<WatchState>> {
     let e = || q("loading watch states");
     let mut out = Vec::new();
     let mut after = i64::MIN;
+    let mut unparsed: Option<String> = None;
     loop {
-        let page: Option<(Option<i64>, String)> = sqlx::query_as(
+        let next = sqlx::query_as::<_, (Option<i64>, String)>(
             "SELECT max(id), json_group_array(json_array(id, name, next_due_at, failure_streak,
                     etag, last_modified, hex(body_hash), hex(rules_hash), status, pending, source,
                     parent_id, url, created_at, vid, vseq, hex(vhash)))
@@ -214,21 +216,38 @@ async fn load_states(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<Vec
                    ORDER BY w.id LIMIT 512)",
         )
         .bind(after)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(e())?;
-        let Some((Some(last), packed)) = page else {
+        .fetch_optional(&mut **tx);
+        // The query is sent when first polled; the previous page is parsed
+        // while the SQLite thread works on this one.
+        let parse = async {
+            match unparsed.take() {
+                Some(packed) => parse_states(&packed, &mut out),
+                None => Ok(()),
+            }
+        };
+        let (page, parsed) = tokio::join!(next, parse);
+        parsed?;
+        let Some((Some(last), packed)) = page.map_err(e())? else {
             break;
         };
-        let states: Vec<StateRow> = serde_json::from_str(&packed)
-            .map_err(|err| StoreError::Corrupt(format!("watch states do not parse: {err}")))?;
-        out.reserve(states.len());
-        for r in states {
-            out.push(state_of(r)?);
-        }
+        unparsed = Some(packed);
         after = last;
     }
+    if let Some(packed) = unparsed {
+        parse_states(&packed, &mut out)?;
+    }
     Ok(out)
+}
+
+/// One page of packed watch states (see [`load_states`]), appended to `out`.
+fn parse_states(packed: &str, out: &mut Vec<WatchState>) -> Result<()> {
+    let states: Vec<StateRow> = serde_json::from_str(packed)
+        .map_err(|err| StoreError::Corrupt(format!("watch states do not parse: {err}")))?;
+    out.reserve(states.len());
+    for r in states {
+        out.push(state_of(r)?);
+    }
+    Ok(())
 }
 
 /// A hex hash column: "" is absent, anything else must be 32 bytes.
