@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Interleaved A/B of two palimpsest binaries on pass 2a (the benchmark's
+# validators-on pass: 10% of the pages edited, the rest answer 304).
+#
+#   bench/ab.sh [-k K] [-n N] BIN_A BIN_B
+#
+# Whole passes move by ±10 % from one minute to the next on a small shared
+# machine, so one run of each binary cannot tell a 5 % change. This script
+# runs the two binaries alternately, K times each (default 8), every run on
+# a fresh copy of the same database (made by one pass 1 of BIN_A over N
+# pages, default 10000), and prints the median and the best wall time, CPU
+# seconds and peak RSS of each. nginx serves the pages on a free loopback
+# port and is stopped on exit. Needs what bench/run.sh needs; the work
+# directory ($TMPDIR/palimpsest-ab.XXXXXX) is removed at the end.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+K=8
+N=10000
+while (($#)); do
+    case $1 in
+        -k) K=${2:?-k needs a number}; shift 2 ;;
+        -n) N=${2:?-n needs a number}; shift 2 ;;
+        -h | --help) sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) break ;;
+    esac
+done
+if (($# != 2)); then
+    echo "usage: bench/ab.sh [-k K] [-n N] BIN_A BIN_B" >&2
+    exit 64
+fi
+A=$(realpath "$1")
+B=$(realpath "$2")
+for bin in "$A" "$B"; do
+    [[ -x $bin ]] || { echo "ab.sh: $bin is not an executable" >&2; exit 64; }
+done
+for cmd in nginx python3 sqlite3; do
+    command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] ||
+        { echo "ab.sh: $cmd is missing (bench/run.sh installs it)" >&2; exit 1; }
+done
+[[ -x /usr/bin/time ]] || { echo "ab.sh: /usr/bin/time is missing (package time)" >&2; exit 1; }
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/palimpsest-ab.XXXXXX")
+chmod 755 "$T"
+cleanup() {
+    [[ -f $T/nginx.pid ]] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
+    rm -rf "$T"
+}
+trap cleanup EXIT
+log() { printf '[ab %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+log "generating $N pages"
+python3 "$SCRIPT_DIR/gen_pages.py" --out "$T/site" --count "$N" --variant base >/dev/null
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+USER_LINE=""
+((EUID == 0)) && USER_LINE="user root root;"
+mkdir -p "$T/tmp"
+cat >"$T/nginx.conf" <<EOF
+daemon on;
+master_process on;
+worker_processes 2;
+pid $T/nginx.pid;
+error_log $T/error.log warn;
+$USER_LINE
+events { worker_connections 4096; }
+http {
+    types { text/html html; }
+    default_type application/octet-stream;
+    charset utf-8;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 75s;
+    keepalive_requests 100000;
+    gzip off;
+    client_body_temp_path $T/tmp/body;
+    proxy_temp_path $T/tmp/proxy;
+    fastcgi_temp_path $T/tmp/fastcgi;
+    uwsgi_temp_path $T/tmp/uwsgi;
+    scgi_temp_path $T/tmp/scgi;
+    server {
+        listen 127.0.0.1:$PORT;
+        root $T/site;
+        etag on;
+        if_modified_since exact;
+        location / { }
+    }
+}
+EOF
+"$NGINX" -p "$T/" -c "$T/nginx.conf" -e "$T/error.log"
+
+WIDTH=${#N}
+((WIDTH < 5)) && WIDTH=5
+{
+    printf '[storage]\npath = "%s"\n\n' "$T/db/bench.db"
+    printf '[fetch]\ntimeout = "30s"\nconcurrency = 64\nper_host = 64\nallow_private_networks = true\n'
+    for ((i = 1; i <= N; i++)); do
+        printf '\n[[watch]]\nname = "p%0*d"\nurl = "http://127.0.0.1:%d/a/%0*d.html"\ninterval = "1h"\n' \
+            "$WIDTH" "$i" "$PORT" "$WIDTH" "$i"
+    done
+} >"$T/bench.toml"
+
+log "pass 1 with $A"
+mkdir -p "$T/db"
+"$A" run --config "$T/bench.toml" --once >/dev/null 2>"$T/pass1.log" ||
+    { echo "ab.sh: pass 1 failed, see below" >&2; tail -5 "$T/pass1.log" >&2; exit 1; }
+sqlite3 "$T/db/bench.db" 'pragma wal_checkpoint(truncate)' >/dev/null
+cp -a "$T/db" "$T/db1"
+python3 "$SCRIPT_DIR/gen_pages.py" --out "$T/site" --count "$N" --edit-fraction 0.1 --edit-seed 1 >/dev/null
+
+log "pass 2a, $K runs of each, alternating"
+for ((i = 0; i < K; i++)); do
+    for x in A B; do
+        rm -rf "$T/db"
+        cp -a "$T/db1" "$T/db"
+        sync
+        sleep 0.2
+        echo "$x $(/usr/bin/time -f '%e %U %S %M' "${!x}" run --config "$T/bench.toml" --once 2>&1 >/dev/null | tail -1)"
+    done
+done >"$T/runs.txt"
+
+python3 - "$T/runs.txt" "$A" "$B" <<'EOF'
+import statistics, sys
+runs = {"A": [], "B": []}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) == 5 and f[0] in runs:
+        runs[f[0]].append((float(f[1]), float(f[2]) + float(f[3]), int(f[4]) / 1024))
+for key, path in (("A", sys.argv[2]), ("B", sys.argv[3])):
+    r = runs[key]
+    if not r:
+        print(f"{key} {path}: no successful run")
+        continue
+    wall = [x[0] for x in r]
+    cpu = [x[1] for x in r]
+    print(f"{key}: wall median {statistics.median(wall):.3f} s, best {min(wall):.3f} s | "
+          f"CPU median {statistics.median(cpu):.3f} s, best {min(cpu):.3f} s | "
+          f"peak RSS {max(x[2] for x in r):.1f} MB | {len(r)} runs | {path}")
+EOF
