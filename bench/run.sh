@@ -10,6 +10,8 @@
 #   BENCH_N              default N when none is given on the command line
 #   BENCH_WRK_DURATION   wrk run length (default 5s)
 #   BENCH_PASS_TIMEOUT   seconds before a palimpsest pass is interrupted (default 3600, 0 = none)
+#   BENCH_KEEP           1 keeps the work directory after a successful run
+#                        (default 0: it is removed; it holds ~480 MB at N=10000)
 #   TMPDIR               where the work directory is created (default /tmp)
 #
 # Only 127.0.0.1 is contacted. Needs Debian packages nginx-light, wrk, sqlite3,
@@ -25,6 +27,7 @@ WRK_DURATION=${BENCH_WRK_DURATION:-5s}
 WRK_THREADS=2
 WRK_CONNS=32
 PASS_TIMEOUT=${BENCH_PASS_TIMEOUT:-3600}
+KEEP=${BENCH_KEEP:-0}
 BASELINE_ONLY=0
 SEED=20260130
 EDIT_FRACTION=0.1
@@ -125,6 +128,8 @@ cleanup() {
     if ((rc != 0)); then
         log "failed (exit $rc); work directory kept for inspection: $T"
         [[ -s $NGX/error.log ]] && { log "nginx error.log tail:"; tail -n 5 "$NGX/error.log" >&2; }
+    elif [[ $KEEP != 1 ]]; then
+        rm -rf "$T"
     fi
     exit "$rc"
 }
@@ -390,7 +395,11 @@ REPORT_BIN=$BIN
 ((BASELINE_ONLY)) && REPORT_BIN=""
 PALIMPSEST_BIN=$REPORT_BIN python3 "$SCRIPT_DIR/report.py" --n "$N" --workdir "$T" >"$T/results.md"
 cat "$T/results.md"
-log "results: $T/results.md   (work directory $T, $(du -sh "$T" | cut -f1); remove with: rm -rf '$T')"
+if [[ $KEEP == 1 ]]; then
+    log "results: $T/results.md   (work directory $T, $(du -sh "$T" | cut -f1); remove with: rm -rf '$T')"
+else
+    log "work directory $T ($(du -sh "$T" | cut -f1)) removed on exit; BENCH_KEEP=1 keeps it"
+fi
 if ((${#FAILED_PASSES[@]})); then
     log "palimpsest failed in pass(es): ${FAILED_PASSES[*]}; the table above marks them"
     exit 1
