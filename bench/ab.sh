@@ -12,6 +12,11 @@
 # seconds and peak RSS of each. nginx serves the pages on a free loopback
 # port and is stopped on exit. Needs what bench/run.sh needs; the work
 # directory ($TMPDIR/palimpsest-ab.XXXXXX) is removed at the end.
+#
+# With FLOOR=target/release/examples/floor (bench/floor.rs), every round
+# also runs the floor of the pass on the same pages and database, so the
+# binaries' times can be read as ratios to it (FLOOR_ARGS="--workers 1"
+# passes options to it).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -118,17 +123,23 @@ for ((i = 0; i < K; i++)); do
         sleep 0.2
         echo "$x $(/usr/bin/time -f '%e %U %S %M' "${!x}" run --config "$T/bench.toml" --once 2>&1 >/dev/null | tail -1)"
     done
+    if [[ -n ${FLOOR:-} ]]; then
+        # "... 0.701 s wall, 0.912 CPU s, 61234 KB peak RSS, ..." -> "F 0.701 0.912 0 61234"
+        echo "F $("$FLOOR" "$T/db1/bench.db" "$T/floor" ${FLOOR_ARGS:-} | sed -E 's/.* ([0-9.]+) s wall, ([0-9.]+) CPU s, ([0-9]+) KB.*/\1 \2 0 \3/')"
+    fi
 done >"$T/runs.txt"
 
-python3 - "$T/runs.txt" "$A" "$B" <<'EOF'
+python3 - "$T/runs.txt" "$A" "$B" "${FLOOR:-}" <<'EOF'
 import statistics, sys
-runs = {"A": [], "B": []}
+runs = {"A": [], "B": [], "F": []}
 for line in open(sys.argv[1]):
     f = line.split()
     if len(f) == 5 and f[0] in runs:
         runs[f[0]].append((float(f[1]), float(f[2]) + float(f[3]), int(f[4]) / 1024))
-for key, path in (("A", sys.argv[2]), ("B", sys.argv[3])):
+for key, path in (("A", sys.argv[2]), ("B", sys.argv[3]), ("F", sys.argv[4])):
     r = runs[key]
+    if key == "F" and not path:
+        continue
     if not r:
         print(f"{key} {path}: no successful run")
         continue
