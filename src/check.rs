@@ -506,7 +506,7 @@ async fn content<S: Store>(
     // The last text, and in the same read whether this text was seen within
     // the flip-flop window (A → B → A is a reversion, not news).
     let window = i64::try_from(cx.detect.flipflop_window.as_millis()).unwrap_or(i64::MAX);
-    let (previous, same_as) = match &state.last_version {
+    let (previous, same_as, base) = match &state.last_version {
         Some(last) => match store
             .last_text(
                 state.id,
@@ -516,14 +516,14 @@ async fn content<S: Store>(
             )
             .await
         {
-            Ok((t, same_as)) => (Some(t), same_as),
+            Ok(last) => (Some(last.text), last.same_as, last.base),
             Err(e) => {
                 // Without the old text there is no honest diff; try again next time.
                 tracing::error!("cannot read the last version: {e}");
                 return failed("store", e.to_string());
             }
         },
-        None => (None, None),
+        None => (None, None, None),
     };
 
     // Is this answer the page, or the site saying it is gone?
@@ -609,6 +609,7 @@ async fn content<S: Store>(
             rules_hash,
             body_hash,
             seq: to_seq,
+            base: base.as_ref(),
         },
         events,
     )
@@ -623,6 +624,8 @@ struct NewText<'a> {
     rules_hash: [u8; 32],
     body_hash: [u8; 32],
     seq: i64,
+    /// The plain body under the last version, to store this body against.
+    base: Option<&'a crate::store::blob::Base>,
 }
 
 /// The record of a check that found a new text: blobs, version, events.
@@ -635,10 +638,11 @@ fn new_version(
     t: NewText<'_>,
     events: Vec<EventDraft>,
 ) -> (CheckRecord, Observation) {
-    // The text is compressed against its own body, of which it is mostly a
-    // copy. The links are not stored: they are re-derived from the body.
+    // The body is compressed against the plain body under the last version
+    // (mostly the same page), the text against its own body (mostly a copy
+    // of it). The links are not stored: they are re-derived from the body.
     let blobs = (|| -> std::io::Result<(Blob, Blob)> {
-        let body = Blob::compress(&f.body, t.body_hash)?;
+        let body = Blob::compress_against_base(&f.body, t.body_hash, t.base)?;
         let text = Blob::compress_with(t.text.as_bytes(), t.text_hash, (&body.hash, &f.body))?;
         Ok((text, body))
     })();
@@ -872,6 +876,8 @@ async fn listing_content<S: Store>(
             rules_hash,
             body_hash,
             seq: to_seq,
+            // A listing's page changes all over; its body is stored plain.
+            base: None,
         },
         events,
     );

@@ -408,3 +408,76 @@ async fn old_check_rows_are_pruned_when_asked() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_new_body_is_stored_against_the_last_one_and_reads_back() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"a\"\nurl = \"{}\"\nkeep_versions = 2\n",
+            site.url("/a.html")
+        ),
+    );
+    let paragraphs = seed_paragraphs();
+    let mut served = Vec::new();
+    // Four versions of one article: a sentence more each day, and the
+    // "More Articles" sidebar of that day.
+    for day in 0..4 {
+        let corrections: Vec<String> = (0..=day)
+            .map(|d| format!("Correction {d}: the meeting was held on the {d}th day of the month."))
+            .collect();
+        let ps: Vec<&str> = paragraphs
+            .iter()
+            .chain(&corrections)
+            .map(String::as_str)
+            .collect();
+        let html = seed_article("The First Workshop", &ps, day);
+        site.set_html("/a.html", html.clone());
+        served.push(html);
+        run_once(&cfg).await;
+    }
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("a").await.expect("find").expect("a");
+    let versions = store.versions(w.id, 10).await.expect("versions");
+    assert_eq!(
+        versions.iter().map(|v| v.seq).collect::<Vec<_>>(),
+        vec![4, 3]
+    );
+    let first_body = palimpsest::store::blob::hash(served[0].as_bytes());
+    for v in &versions {
+        let seq = usize::try_from(v.seq).expect("seq");
+        let body = store.blob(&v.body_hash).await.expect("read").expect("body");
+        assert_eq!(body, served[seq - 1].as_bytes(), "version {seq}'s body");
+        let text = palimpsest::store::version_text(&store, &v.text_hash)
+            .await
+            .expect("text reads back");
+        assert!(text.contains(&format!("Correction {}:", seq - 1)));
+        // Stored against the first body, in under a third of its plain size.
+        let (dict, stored): (Option<Vec<u8>>, i64) =
+            sqlx::query_as("SELECT dict, length(data) FROM blobs WHERE hash = ?")
+                .bind(&v.body_hash[..])
+                .fetch_one(store.pool())
+                .await
+                .expect("body row");
+        assert_eq!(dict.as_deref(), Some(&first_body[..]), "version {seq}");
+        let plain = palimpsest::store::blob::Blob::compress(&body, v.body_hash)
+            .expect("zstd")
+            .data
+            .len();
+        assert!(
+            stored * 3 < i64::try_from(plain).expect("len"),
+            "version {seq}: {stored} bytes stored, {plain} plain, {} raw",
+            body.len()
+        );
+    }
+    // Version 1 is gone, its body stays while the kept bodies need it.
+    let (base_rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE hash = ?")
+        .bind(&first_body[..])
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(base_rows, 1);
+    store.close().await;
+}

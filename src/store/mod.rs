@@ -116,6 +116,18 @@ pub struct VersionRef {
     pub text_hash: [u8; 32],
 }
 
+/// What [`Store::last_text`] reads.
+#[derive(Debug, Clone)]
+pub struct LastText {
+    pub text: String,
+    /// The newest version within the window with the new text, if any.
+    pub same_as: Option<i64>,
+    /// The plain blob under the last text (its body, or the body that body
+    /// was stored against): the next body is stored against it
+    /// ([`blob::Blob::compress_against_base`]).
+    pub base: Option<blob::Base>,
+}
+
 /// A new version, blobs compressed, ready to write.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
@@ -314,14 +326,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The text of a watch's last version (its hash `last_text`) and, in
     /// the same round, the newest version made at or after `since` whose
-    /// text is `new_text` (an A → B → A flip-flop), as its number.
+    /// text is `new_text` (an A → B → A flip-flop), as its number; also the
+    /// plain body the next body may be stored against.
     fn last_text(
         &self,
         watch_id: i64,
         last_text: &[u8; 32],
         new_text: &[u8; 32],
         since: Millis,
-    ) -> impl Future<Output = Result<(String, Option<i64>)>> + Send;
+    ) -> impl Future<Output = Result<LastText>> + Send;
 
     /// Events of a watch, newest first.
     fn events(

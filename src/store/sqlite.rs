@@ -462,39 +462,90 @@ macro_rules! version_sql {
 macro_rules! blob_sql {
     ($extra:literal) => {
         concat!(
-            "SELECT t.size, t.dict, t.data, d.size AS dsize, d.dict AS ddict, d.data AS ddata",
+            "SELECT t.size, t.dict, t.data, d.size AS dsize, d.dict AS ddict, d.data AS ddata,
+                    b.size AS bsize, b.dict AS bdict, b.data AS bdata",
             $extra,
-            " FROM blobs t LEFT JOIN blobs d ON d.hash = t.dict WHERE t.hash = ?1"
+            " FROM blobs t LEFT JOIN blobs d ON d.hash = t.dict LEFT JOIN blobs b ON b.hash = d.dict
+              WHERE t.hash = ?1"
         )
     };
 }
 
-/// The raw content of the blob in `row` (see [`blob_sql`]).
-fn unpack_blob(hash: &[u8; 32], row: &SqliteRow) -> Result<Vec<u8>> {
+/// One blob of a chain as [`blob_sql`] reads it: size, dict and data
+/// under the column names `{p}size`, `{p}dict`, `{p}data`.
+struct Link {
+    size: u64,
+    dict: Option<[u8; 32]>,
+    data: Vec<u8>,
+}
+
+fn link(row: &SqliteRow, prefix: &str) -> Result<Option<Link>> {
     let e = || q("reading a blob");
-    let size: i64 = row.try_get("size").map_err(e())?;
-    let size = u64::try_from(size).unwrap_or(0);
-    let dict: Option<Vec<u8>> = row.try_get("dict").map_err(e())?;
-    let data: Vec<u8> = row.try_get("data").map_err(e())?;
+    let size: Option<i64> = row.try_get(format!("{prefix}size").as_str()).map_err(e())?;
+    let dict: Option<Vec<u8>> = row.try_get(format!("{prefix}dict").as_str()).map_err(e())?;
+    let data: Option<Vec<u8>> = row.try_get(format!("{prefix}data").as_str()).map_err(e())?;
+    Ok(match (size, data) {
+        (Some(size), Some(data)) => Some(Link {
+            size: u64::try_from(size).unwrap_or(0),
+            dict: hash32(dict),
+            data,
+        }),
+        _ => None,
+    })
+}
+
+/// The raw content of the blob `hash` in `row` (see [`blob_sql`]), and the
+/// plain blob at the bottom of its chain (itself when it is plain).
+///
+/// A chain is at most text → body → plain body (see [`blob`]); a longer
+/// one, or a missing link, is damage and says which blob.
+fn unpack_blob(hash: &[u8; 32], row: &SqliteRow) -> Result<(Vec<u8>, blob::Base)> {
     let corrupt = |e: std::io::Error| {
         StoreError::Corrupt(format!("blob {} does not decompress: {e}", blob::hex(hash)))
     };
-    let Some(dict_hash) = hash32(dict) else {
-        return blob::decompress(&data, size).map_err(corrupt);
-    };
-    // Dictionaries are plain blobs: never a chain.
-    let dsize: Option<i64> = row.try_get("dsize").map_err(e())?;
-    let ddict: Option<Vec<u8>> = row.try_get("ddict").map_err(e())?;
-    let ddata: Option<Vec<u8>> = row.try_get("ddata").map_err(e())?;
-    let (Some(dsize), None, Some(ddata)) = (dsize, ddict, ddata) else {
-        return Err(StoreError::Corrupt(format!(
-            "blob {} needs dictionary {}, which is missing or not plain",
+    let missing = |what: &[u8; 32]| {
+        StoreError::Corrupt(format!(
+            "blob {} needs {}, which is missing",
             blob::hex(hash),
-            blob::hex(&dict_hash)
-        )));
+            blob::hex(what)
+        ))
     };
-    let dict_raw = blob::decompress(&ddata, u64::try_from(dsize).unwrap_or(0)).map_err(corrupt)?;
-    blob::decompress_with(&data, size, &dict_raw).map_err(corrupt)
+    let top = link(row, "")?.ok_or_else(|| missing(hash))?;
+    let mut chain = vec![(*hash, top)];
+    for prefix in ["d", "b"] {
+        let Some(next) = chain.last().and_then(|(_, l)| l.dict) else {
+            break;
+        };
+        chain.push((next, link(row, prefix)?.ok_or_else(|| missing(&next))?));
+    }
+    if let Some((h, l)) = chain.last()
+        && l.dict.is_some()
+    {
+        return Err(StoreError::Corrupt(format!(
+            "blob {} is stored against a chain longer than two (at {})",
+            blob::hex(hash),
+            blob::hex(h)
+        )));
+    }
+    // From the plain bottom up: each raw content is the next one's dictionary.
+    let mut links = chain.into_iter().rev();
+    let Some((base_hash, bottom)) = links.next() else {
+        return Err(missing(hash));
+    };
+    let base_raw = blob::decompress(&bottom.data, bottom.size).map_err(corrupt)?;
+    let mut raw: Option<Vec<u8>> = None;
+    for (_, l) in links {
+        let dict = raw.as_deref().unwrap_or(&base_raw);
+        raw = Some(blob::decompress_with(&l.data, l.size, dict).map_err(corrupt)?);
+    }
+    let base = blob::Base {
+        hash: base_hash,
+        raw: base_raw,
+    };
+    Ok(match raw {
+        Some(raw) => (raw, base),
+        None => (base.raw.clone(), base),
+    })
 }
 
 impl Store for SqliteStore {
@@ -654,7 +705,8 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(q("reading a blob"))?;
-        row.map(|row| unpack_blob(hash, &row)).transpose()
+        row.map(|row| unpack_blob(hash, &row).map(|(raw, _)| raw))
+            .transpose()
     }
 
     async fn find_watch(&self, key: &str) -> Result<Option<WatchSummary>> {
@@ -782,7 +834,7 @@ impl Store for SqliteStore {
         last_text: &[u8; 32],
         new_text: &[u8; 32],
         since: Millis,
-    ) -> Result<(String, Option<i64>)> {
+    ) -> Result<LastText> {
         let row = sqlx::query(blob_sql!(
             ", (SELECT seq FROM versions WHERE watch_id = ?2 AND text_hash = ?3
                 AND created_at >= ?4 ORDER BY seq DESC LIMIT 1) AS same_as"
@@ -800,12 +852,17 @@ impl Store for SqliteStore {
                 blob::hex(last_text)
             )));
         };
-        let text = String::from_utf8(unpack_blob(last_text, &row)?)
+        let (raw, base) = unpack_blob(last_text, &row)?;
+        let text = String::from_utf8(raw)
             .map_err(|_| StoreError::Corrupt("a version text is not UTF-8".into()))?;
         let same_as: Option<i64> = row
             .try_get("same_as")
             .map_err(q("looking up an earlier version"))?;
-        Ok((text, same_as))
+        Ok(LastText {
+            text,
+            same_as,
+            base: Some(base),
+        })
     }
 
     async fn events(&self, watch_id: i64, limit: i64) -> Result<Vec<EventInfo>> {
@@ -1332,6 +1389,83 @@ mod tests {
             interval_ms: 3_600_000,
             paused: false,
         }
+    }
+
+    /// Blobs read back through chains of up to two; a longer chain or a
+    /// missing link is reported as damage, naming the blob.
+    #[tokio::test]
+    async fn blob_chains_read_back_and_damage_is_named() {
+        use crate::store::StoreError;
+        use crate::store::blob::{self, Base, Blob};
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = SqliteStore::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        let page = |n: u32| {
+            format!(
+                "<html><body><p>{}</p><p>edit {n}</p></body></html>",
+                "body text ".repeat(300)
+            )
+        };
+        let (a, b) = (page(1), page(2));
+        let text = "body text ".repeat(300);
+        let ablob = Blob::compress(a.as_bytes(), blob::hash(a.as_bytes())).expect("a");
+        let base = Base {
+            hash: ablob.hash,
+            raw: a.clone().into_bytes(),
+        };
+        let bblob =
+            Blob::compress_against_base(b.as_bytes(), blob::hash(b.as_bytes()), Some(&base))
+                .expect("b");
+        assert_eq!(bblob.dict, Some(ablob.hash));
+        let tblob = Blob::compress_with(
+            text.as_bytes(),
+            blob::hash(text.as_bytes()),
+            (&bblob.hash, b.as_bytes()),
+        )
+        .expect("text");
+        // A chain of three, and a link to nothing: only a damaged file has them.
+        let long = Blob::compress_with(b"x", blob::hash(b"x"), (&tblob.hash, text.as_bytes()))
+            .expect("long");
+        let orphan = Blob {
+            dict: Some(blob::hash(b"nowhere")),
+            ..Blob::compress(b"y", blob::hash(b"y")).expect("y")
+        };
+        for blob in [&ablob, &bblob, &tblob, &long, &orphan] {
+            sqlx::query("INSERT INTO blobs (hash, size, dict, data) VALUES (?, ?, ?, ?)")
+                .bind(&blob.hash[..])
+                .bind(i64::try_from(blob.size).expect("size"))
+                .bind(blob.dict.as_ref().map(|d| &d[..]))
+                .bind(&blob.data)
+                .execute(store.pool())
+                .await
+                .expect("insert");
+        }
+        for (blob, raw) in [
+            (&ablob, a.as_bytes()),
+            (&bblob, b.as_bytes()),
+            (&tblob, text.as_bytes()),
+        ] {
+            assert_eq!(
+                store.blob(&blob.hash).await.expect("read").as_deref(),
+                Some(raw)
+            );
+        }
+        match store.blob(&long.hash).await {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("longer than two"), "{m}"),
+            other => panic!("a chain of three read as {other:?}"),
+        }
+        match store.blob(&orphan.hash).await {
+            Err(StoreError::Corrupt(m)) => {
+                assert!(m.contains(&blob::hex(&blob::hash(b"nowhere"))), "{m}")
+            }
+            other => panic!("a missing link read as {other:?}"),
+        }
+        assert_eq!(
+            store.blob(&blob::hash(b"absent")).await.expect("read"),
+            None
+        );
+        store.close().await;
     }
 
     /// An unchanged config skips the row comparison; any change to the
