@@ -481,3 +481,53 @@ async fn a_new_body_is_stored_against_the_last_one_and_reads_back() {
     assert_eq!(base_rows, 1);
     store.close().await;
 }
+
+#[tokio::test]
+async fn check_rows_keep_their_url_when_the_watch_moves() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    for (path, home) in [("/one.html", "first"), ("/two.html", "second")] {
+        site.set_html(
+            path,
+            format!("<html><body><article><p>The {home} home of this story, with enough words to keep.</p></article></body></html>"),
+        );
+    }
+    let at = |path: &str| {
+        config(
+            dir.path(),
+            &format!("[[watch]]\nname = \"m\"\nurl = \"{}\"\n", site.url(path)),
+        )
+    };
+    run_once(&at("/one.html")).await;
+    run_once(&at("/one.html")).await;
+    let cfg = at("/two.html");
+    run_once(&cfg).await;
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("m").await.expect("find").expect("m");
+    let urls: Vec<Option<String>> = store
+        .checks(w.id, 10)
+        .await
+        .expect("checks")
+        .into_iter()
+        .map(|c| c.final_url)
+        .collect();
+    assert_eq!(
+        urls,
+        vec![
+            Some(site.url("/two.html")),
+            Some(site.url("/one.html")),
+            Some(site.url("/one.html"))
+        ],
+        "each check row names the URL it fetched, before and after the move"
+    );
+    // Stored, the newest row leaves out the URL it shares with its watch.
+    let stored: Option<String> = sqlx::query_scalar(
+        "SELECT final_url FROM checks WHERE watch_id = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(w.id)
+    .fetch_one(store.pool())
+    .await
+    .expect("row");
+    assert_eq!(stored, None);
+    store.close().await;
+}

@@ -116,6 +116,18 @@ async fn sync_config_rows(
             Some((id, url, _)) => {
                 // A new URL invalidates what was learned about the old one.
                 let reset = *url != url_fp;
+                if reset {
+                    // Check rows leave out the final URL when it was the
+                    // watch's URL; write the old one into them first.
+                    sqlx::query(
+                        "UPDATE checks SET final_url = (SELECT url FROM watches WHERE id = ?1)
+                         WHERE watch_id = ?1 AND final_url IS NULL AND http_status IS NOT NULL",
+                    )
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(q("keeping the old URL in the watch's check rows"))?;
+                }
                 sqlx::query(
                     "UPDATE watches SET url = ?, kind = ?, tags = ?, interval_ms = ?, paused = ?, active = 1,
                      etag = CASE WHEN ? THEN NULL ELSE etag END,
@@ -881,8 +893,10 @@ impl Store for SqliteStore {
 
     async fn checks(&self, watch_id: i64, limit: i64) -> Result<Vec<CheckInfo>> {
         let rows = sqlx::query(
-            "SELECT id, started_at, duration_ms, outcome, http_status, error_class, error, bytes, final_url, redirects
-             FROM checks WHERE watch_id = ? ORDER BY id DESC LIMIT ?",
+            "SELECT c.id, c.started_at, c.duration_ms, c.outcome, c.http_status, c.error_class, c.error, c.bytes,
+                    COALESCE(c.final_url, CASE WHEN c.http_status IS NOT NULL THEN w.url END) AS final_url, c.redirects
+             FROM checks c JOIN watches w ON w.id = c.watch_id
+             WHERE c.watch_id = ? ORDER BY c.id DESC LIMIT ?",
         )
         .bind(watch_id)
         .bind(limit)
@@ -1206,7 +1220,14 @@ async fn insert_checks(
             .push_bind(r.error_class.clone())
             .push_bind(r.error.clone())
             .push_bind(i64::try_from(r.bytes).unwrap_or(i64::MAX))
-            .push_bind(r.final_url.clone())
+            // The final URL is stored only when it is not the watch's own
+            // URL (a redirect): most check rows are a third smaller. `checks`
+            // reads it back through the watch.
+            .push("NULLIF(")
+            .push_bind_unseparated(r.final_url.clone())
+            .push_unseparated(", (SELECT url FROM watches WHERE id = ")
+            .push_bind_unseparated(r.watch_id)
+            .push_unseparated("))")
             .push_bind(redirects_json(r))
             .push_bind(version_of(r).map(|(id, _)| id));
     });
