@@ -483,19 +483,19 @@ macro_rules! blob_sql {
     };
 }
 
-/// One blob of a chain as [`blob_sql`] reads it: size, dict and data
-/// under the column names `{p}size`, `{p}dict`, `{p}data`.
+/// One blob of a chain as [`blob_sql`] reads it.
 struct Link {
     size: u64,
     dict: Option<[u8; 32]>,
     data: Vec<u8>,
 }
 
-fn link(row: &SqliteRow, prefix: &str) -> Result<Option<Link>> {
+/// The link under the columns `[size, dict, data]`, if the row has it.
+fn link(row: &SqliteRow, [size, dict, data]: [&str; 3]) -> Result<Option<Link>> {
     let e = || q("reading a blob");
-    let size: Option<i64> = row.try_get(format!("{prefix}size").as_str()).map_err(e())?;
-    let dict: Option<Vec<u8>> = row.try_get(format!("{prefix}dict").as_str()).map_err(e())?;
-    let data: Option<Vec<u8>> = row.try_get(format!("{prefix}data").as_str()).map_err(e())?;
+    let size: Option<i64> = row.try_get(size).map_err(e())?;
+    let dict: Option<Vec<u8>> = row.try_get(dict).map_err(e())?;
+    let data: Option<Vec<u8>> = row.try_get(data).map_err(e())?;
     Ok(match (size, data) {
         (Some(size), Some(data)) => Some(Link {
             size: u64::try_from(size).unwrap_or(0),
@@ -506,12 +506,13 @@ fn link(row: &SqliteRow, prefix: &str) -> Result<Option<Link>> {
     })
 }
 
-/// The raw content of the blob `hash` in `row` (see [`blob_sql`]), and the
-/// plain blob at the bottom of its chain (itself when it is plain).
+/// The raw content of the blob `hash` in `row` (see [`blob_sql`]), and,
+/// when it is stored against others, the plain blob at the bottom of its
+/// chain.
 ///
 /// A chain is at most text → body → plain body (see [`blob`]); a longer
 /// one, or a missing link, is damage and says which blob.
-fn unpack_blob(hash: &[u8; 32], row: &SqliteRow) -> Result<(Vec<u8>, blob::Base)> {
+fn unpack_blob(hash: &[u8; 32], row: &SqliteRow) -> Result<(Vec<u8>, Option<blob::Base>)> {
     let corrupt = |e: std::io::Error| {
         StoreError::Corrupt(format!("blob {} does not decompress: {e}", blob::hex(hash)))
     };
@@ -522,15 +523,17 @@ fn unpack_blob(hash: &[u8; 32], row: &SqliteRow) -> Result<(Vec<u8>, blob::Base)
             blob::hex(what)
         ))
     };
-    let top = link(row, "")?.ok_or_else(|| missing(hash))?;
-    let mut chain = vec![(*hash, top)];
-    for prefix in ["d", "b"] {
-        let Some(next) = chain.last().and_then(|(_, l)| l.dict) else {
-            break;
-        };
-        chain.push((next, link(row, prefix)?.ok_or_else(|| missing(&next))?));
-    }
-    if let Some((h, l)) = chain.last()
+    // The link under `under` in the columns `cols`, if `under` names one.
+    let below = |under: Option<&Link>, cols| -> Result<Option<([u8; 32], Link)>> {
+        match under.and_then(|l| l.dict) {
+            None => Ok(None),
+            Some(h) => Ok(Some((h, link(row, cols)?.ok_or_else(|| missing(&h))?))),
+        }
+    };
+    let top = link(row, ["size", "dict", "data"])?.ok_or_else(|| missing(hash))?;
+    let d = below(Some(&top), ["dsize", "ddict", "ddata"])?;
+    let b = below(d.as_ref().map(|(_, l)| l), ["bsize", "bdict", "bdata"])?;
+    if let Some((h, l)) = &b
         && l.dict.is_some()
     {
         return Err(StoreError::Corrupt(format!(
@@ -540,24 +543,22 @@ fn unpack_blob(hash: &[u8; 32], row: &SqliteRow) -> Result<(Vec<u8>, blob::Base)
         )));
     }
     // From the plain bottom up: each raw content is the next one's dictionary.
-    let mut links = chain.into_iter().rev();
-    let Some((base_hash, bottom)) = links.next() else {
-        return Err(missing(hash));
+    let plain = |l: &Link| blob::decompress(&l.data, l.size).map_err(corrupt);
+    let against =
+        |l: &Link, dict: &[u8]| blob::decompress_with(&l.data, l.size, dict).map_err(corrupt);
+    let (raw, base) = match (d, b) {
+        (None, _) => (plain(&top)?, None),
+        (Some((dh, d)), None) => {
+            let d_raw = plain(&d)?;
+            (against(&top, &d_raw)?, Some((dh, d_raw)))
+        }
+        (Some((_, d)), Some((bh, b))) => {
+            let b_raw = plain(&b)?;
+            let d_raw = against(&d, &b_raw)?;
+            (against(&top, &d_raw)?, Some((bh, b_raw)))
+        }
     };
-    let base_raw = blob::decompress(&bottom.data, bottom.size).map_err(corrupt)?;
-    let mut raw: Option<Vec<u8>> = None;
-    for (_, l) in links {
-        let dict = raw.as_deref().unwrap_or(&base_raw);
-        raw = Some(blob::decompress_with(&l.data, l.size, dict).map_err(corrupt)?);
-    }
-    let base = blob::Base {
-        hash: base_hash,
-        raw: base_raw,
-    };
-    Ok(match raw {
-        Some(raw) => (raw, base),
-        None => (base.raw.clone(), base),
-    })
+    Ok((raw, base.map(|(hash, raw)| blob::Base { hash, raw })))
 }
 
 impl Store for SqliteStore {
@@ -865,6 +866,11 @@ impl Store for SqliteStore {
             )));
         };
         let (raw, base) = unpack_blob(last_text, &row)?;
+        // A plain text (a text/plain page, which is its own body) is the base.
+        let base = base.unwrap_or_else(|| blob::Base {
+            hash: *last_text,
+            raw: raw.clone(),
+        });
         let text = String::from_utf8(raw)
             .map_err(|_| StoreError::Corrupt("a version text is not UTF-8".into()))?;
         let same_as: Option<i64> = row
