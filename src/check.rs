@@ -7,7 +7,7 @@
 //! text whose hash differs from the last version's reads that version back
 //! and diffs it.
 
-use crate::config::{DetectConfig, ScheduleConfig, WatchSpec};
+use crate::config::{DetectConfig, FollowConfig, ScheduleConfig, WatchSpec};
 use crate::detect::gone::{self, RedirectKind};
 use crate::detect::status::{self, GoneHow, Observation, PageStatus, Raised, StatusRules};
 use crate::detect::{self, EventDraft, Verdict};
@@ -18,35 +18,65 @@ use crate::schedule::timing;
 use crate::store::blob::{self, Blob};
 use crate::store::{CheckRecord, NewVersion, Seen, StateUpdate, Store, WatchState};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Bodies larger than this are extracted on the blocking pool.
 const INLINE_EXTRACT_LIMIT: usize = 512 * 1024;
 
-/// What a check needs besides the watch: the fetcher, the store and the rules.
-pub struct Context<'a, S> {
-    pub fetcher: &'a Fetcher,
-    pub store: &'a S,
-    pub schedule: &'a ScheduleConfig,
-    pub detect: &'a DetectConfig,
-    pub follow: &'a crate::config::FollowConfig,
+/// What the checks of a round share: the fetcher, the store and the rules.
+/// Owned, so that a check can hand its CPU work to a task of its own.
+pub struct Shared<S> {
+    pub fetcher: Arc<Fetcher>,
+    pub store: Arc<S>,
+    pub schedule: ScheduleConfig,
+    pub detect: DetectConfig,
+    pub follow: FollowConfig,
+}
+
+impl<S> Shared<S> {
+    fn cx(&self) -> Context<'_, S> {
+        Context {
+            fetcher: &self.fetcher,
+            store: &self.store,
+            schedule: &self.schedule,
+            detect: &self.detect,
+            follow: &self.follow,
+        }
+    }
+}
+
+/// What a check needs besides the watch, borrowed from [`Shared`].
+struct Context<'a, S> {
+    fetcher: &'a Fetcher,
+    store: &'a S,
+    schedule: &'a ScheduleConfig,
+    detect: &'a DetectConfig,
+    follow: &'a FollowConfig,
 }
 
 /// Runs one check. Never fails: every failure becomes a check row.
+///
+/// The fetch and the cheap answers (a 304, the same bytes, an error) run in
+/// the caller's task; a body that must be parsed is processed on a task of
+/// its own ([`process`]), so that a caller polling many checks is never
+/// held by one page's CPU work.
 pub async fn run<S: Store>(
-    cx: &Context<'_, S>,
-    spec: &WatchSpec,
+    shared: &Arc<Shared<S>>,
+    spec: &Arc<WatchSpec>,
     state: &WatchState,
 ) -> CheckRecord {
+    let cx = &shared.cx();
     let started_at = now_millis();
     let t0 = Instant::now();
     // A followed page's interval depends on its age.
     let aged;
     let spec = if spec.born.is_some() {
-        aged = WatchSpec {
+        aged = Arc::new(WatchSpec {
             interval: spec.interval_at(started_at, cx.follow),
-            ..spec.clone()
-        };
+            ..WatchSpec::clone(spec)
+        });
         &aged
     } else {
         spec
@@ -79,7 +109,35 @@ pub async fn run<S: Store>(
             },
         ),
         Ok(f) => match f.status {
-            200..=299 => content(cx, spec, state, started_at, f, rules_hash, same_rules).await,
+            200..=299 => {
+                let body_hash = blob::hash(&f.body);
+                // Same bytes, same rules, a version exists: nothing can have changed.
+                if same_rules && state.last_version.is_some() && state.body_hash == Some(body_hash)
+                {
+                    let seen = Seen {
+                        validators: f.validators.clone(),
+                        body_hash: Some(body_hash),
+                        rules_hash,
+                    };
+                    (
+                        success(
+                            spec,
+                            state.id,
+                            started_at,
+                            &f,
+                            CheckOutcome::Unchanged,
+                            seen,
+                        ),
+                        Observation::Content,
+                    )
+                } else {
+                    let hashes = Hashes {
+                        body: body_hash,
+                        rules: rules_hash,
+                    };
+                    process(shared, spec, state, started_at, f, hashes).await
+                }
+            }
             304 if state.last_version.is_some() => {
                 let seen = Seen {
                     validators: merge_validators(&state.validators, &f.validators),
@@ -416,17 +474,62 @@ pub fn decode_and_extract(
     (extracted, enc.name())
 }
 
+/// The hashes a check has computed before its body is processed.
+struct Hashes {
+    body: [u8; 32],
+    rules: [u8; 32],
+}
+
+/// Runs [`content`] on a task of its own, in the check's span. A panic
+/// there (a bug on one page) becomes a failed check of that page.
+async fn process<S: Store>(
+    shared: &Arc<Shared<S>>,
+    spec: &Arc<WatchSpec>,
+    state: &WatchState,
+    started_at: Millis,
+    f: Fetched,
+    hashes: Hashes,
+) -> (CheckRecord, Observation) {
+    // For the failure record only; the body is shared, not copied.
+    let fetched = f.clone();
+    let (shared2, spec2, state2) = (shared.clone(), spec.clone(), state.clone());
+    let task = tokio::spawn(
+        async move { content(&shared2.cx(), &spec2, &state2, started_at, f, hashes).await }
+            .in_current_span(),
+    );
+    match task.await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::error!("processing the page failed: {e}");
+            (
+                processing_failed(
+                    spec,
+                    state,
+                    &shared.schedule,
+                    started_at,
+                    &fetched,
+                    "process",
+                    format!("processing the page failed: {e}"),
+                ),
+                Observation::Content,
+            )
+        }
+    }
+}
+
 async fn content<S: Store>(
     cx: &Context<'_, S>,
     spec: &WatchSpec,
     state: &WatchState,
     started_at: Millis,
     f: Fetched,
-    rules_hash: [u8; 32],
-    same_rules: bool,
+    hashes: Hashes,
 ) -> (CheckRecord, Observation) {
     let (store, schedule) = (cx.store, cx.schedule);
-    let body_hash = blob::hash(&f.body);
+    let Hashes {
+        body: body_hash,
+        rules: rules_hash,
+    } = hashes;
     let seen = |body_hash| Seen {
         validators: f.validators.clone(),
         body_hash: Some(body_hash),
@@ -452,10 +555,6 @@ async fn content<S: Store>(
         )
     };
     let gone = |how, reason| gone_by_content(spec, state, schedule, started_at, &f, how, reason);
-    // Same bytes, same rules, a version exists: nothing can have changed.
-    if same_rules && state.last_version.is_some() && state.body_hash == Some(body_hash) {
-        return unchanged();
-    }
     if let Some(answer) = bot_wall(spec, state, schedule, started_at, &f) {
         return answer;
     }

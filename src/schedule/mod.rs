@@ -4,9 +4,15 @@
 //!
 //! * Due times are persisted with each check ([`timing`]), so a restart
 //!   resumes the schedule; overdue watches run once, spread out.
-//! * One check is one task. A slow or failing page holds only its own
-//!   task; a panic in one is caught at the join and the watch is
-//!   rescheduled with backoff, so no panic reaches the loop.
+//! * The loop polls the checks in flight itself, as futures: a fetch, a 304
+//!   or an unchanged body costs no task and no thread switch of its own.
+//!   A body that must be parsed is processed on a task (both cores
+//!   extract). A slow or failing page holds only its own future; a panic
+//!   in one is caught around it and the watch is rescheduled with backoff,
+//!   so no panic reaches the loop.
+//! * A check hands its record to the single [`writer`] and is done; the
+//!   writer commits records in groups and reports each group back, and
+//!   only then is the watch scheduled again.
 //! * Shutdown is a [`CancellationToken`] passed in (never a global): no new
 //!   checks start, running ones get `shutdown_grace` to finish and be
 //!   written, the writer drains, and the run returns.
@@ -20,12 +26,15 @@ use crate::control::{Control, Readiness};
 use crate::fetch::{FetchError, Fetcher};
 use crate::model::{CheckOutcome, now_millis};
 use crate::store::{self, Store, StoreError, VersionRef, WatchDef, WatchState};
+use futures_util::FutureExt;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -102,7 +111,27 @@ fn followed_spec(listing: &WatchSpec, state: &WatchState) -> Option<Arc<WatchSpe
 struct Slot {
     spec: Arc<WatchSpec>,
     state: WatchState,
+    /// Between the start of a check and the report of its commit.
     running: bool,
+}
+
+/// How a check future in the loop ended.
+enum Started {
+    /// Its record is with the writer; the commit is reported later.
+    Submitted,
+    /// The writer had stopped; nothing was written.
+    Unwritten(Box<writer::Ticket>),
+    /// It panicked: a bug, met on one page.
+    Panicked(usize, String),
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
 }
 
 /// Opens the store and runs.
@@ -264,129 +293,111 @@ async fn round<S: Store>(
     control.systemd.ready();
     let metrics = control.metrics.clone();
 
-    let (writer_tx, writer_handle) = writer::spawn(store.clone());
-    let limit = Arc::new(Semaphore::new(cfg.fetch.concurrency.max(1)));
-    let mut running: JoinSet<(usize, WatchState, Outcome)> = JoinSet::new();
-    let mut task_slot: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let (writer_tx, mut written_rx, writer_handle) = writer::spawn(store.clone());
+    let shared = Arc::new(check::Shared {
+        fetcher,
+        store: store.clone(),
+        schedule: cfg.schedule.clone(),
+        detect: cfg.detect.clone(),
+        follow: cfg.follow.clone(),
+    });
+    let concurrency = cfg.fetch.concurrency.max(1);
+    // The checks in flight, polled by this loop itself: a check is a future
+    // here, not a task, until it has handed its record to the writer. Only
+    // a body that must be parsed gets a task (see `check::run`).
+    let mut running: FuturesUnordered<BoxFuture<'static, Started>> = FuturesUnordered::new();
+    // Records handed to the writer whose commit has not been reported yet.
+    let mut unwritten = 0usize;
 
-    // A task is spawned only once it holds a concurrency permit, so at most
-    // `concurrency` check futures exist at a time, whatever the watch count.
-    let spawn = |idx: usize,
-                 permit: tokio::sync::OwnedSemaphorePermit,
-                 slot: &mut Slot,
-                 running: &mut JoinSet<(usize, WatchState, Outcome)>,
-                 task_slot: &mut HashMap<tokio::task::Id, usize>| {
+    // `concurrency` bounds the checks between their start and the hand-over
+    // to the writer, whose own queue is bounded: at most that many check
+    // futures exist at a time, whatever the watch count.
+    let start = |idx: usize, slot: &mut Slot| -> BoxFuture<'static, Started> {
         slot.running = true;
         let spec = slot.spec.clone();
         let state = slot.state.clone();
-        let fetcher = fetcher.clone();
-        let store = store.clone();
+        let shared = shared.clone();
         let writer_tx = writer_tx.clone();
-        let schedule = cfg.schedule.clone();
-        let detect = cfg.detect.clone();
-        let follow_cfg = cfg.follow.clone();
         let span = tracing::info_span!("check", watch = %spec.name, url = %spec.url);
-        let handle = running.spawn(
-            async move {
-                let cx = check::Context {
-                    fetcher: &fetcher,
-                    store: store.as_ref(),
-                    schedule: &schedule,
-                    detect: &detect,
-                    follow: &follow_cfg,
-                };
-                // Boxed: the check is a large future; in place it would be
-                // copied into every future that contains it.
-                let mut record = Box::pin(check::run(&cx, &spec, &state)).await;
-                // Followed pages are created before the listing's version is
-                // written: a crash in between loses nothing, the next check
-                // of the listing follows the same items again.
-                let mut followed = Vec::new();
-                if spec.follow && !record.follow.is_empty() {
-                    let interval =
-                        i64::try_from(follow_cfg.first_day.as_millis()).unwrap_or(i64::MAX);
-                    match store
-                        .follow(
-                            state.id,
-                            &record.follow,
-                            &spec.tags_with_self(),
-                            interval,
-                            follow_cfg.max_per_listing,
-                            now_millis(),
-                        )
-                        .await
-                    {
-                        Ok(new) => followed = new,
-                        Err(e) => tracing::warn!("cannot follow the listing's items: {e}"),
-                    }
-                    record.follow.clear();
-                }
-                // The permit bounds fetching and processing. Once the record
-                // is in the writer's (bounded) queue, the permit is passed on,
-                // so the next fetches run while the writer syncs.
-                let pending = writer::submit(&writer_tx, record).await;
-                drop(permit);
-                let (new_state, mut outcome) = pending.wait(&state).await;
-                outcome.followed = followed;
-                if outcome.new_version
-                    && spec.retention != Default::default()
-                    && let Err(e) = store
-                        .apply_retention(state.id, spec.retention, now_millis())
-                        .await
+        let check = async move {
+            let mut record = check::run(&shared, &spec, &state).await;
+            // Followed pages are created before the listing's version is
+            // written: a crash in between loses nothing, the next check
+            // of the listing follows the same items again.
+            let mut followed = Vec::new();
+            if spec.follow && !record.follow.is_empty() {
+                let interval =
+                    i64::try_from(shared.follow.first_day.as_millis()).unwrap_or(i64::MAX);
+                match shared
+                    .store
+                    .follow(
+                        state.id,
+                        &record.follow,
+                        &spec.tags_with_self(),
+                        interval,
+                        shared.follow.max_per_listing,
+                        now_millis(),
+                    )
+                    .await
                 {
-                    tracing::warn!("retention failed: {e}");
+                    Ok(new) => followed = new,
+                    Err(e) => tracing::warn!("cannot follow the listing's items: {e}"),
                 }
-                (idx, new_state, outcome)
+                record.follow.clear();
             }
-            .instrument(span),
-        );
-        task_slot.insert(handle.id(), idx);
+            writer::submit(&writer_tx, idx, record, spec.retention, followed).await
+        };
+        // A panic in one check (a bug meeting one page) ends that check
+        // only; the loop reschedules the watch with backoff.
+        AssertUnwindSafe(check)
+            .catch_unwind()
+            .map(move |r| match r {
+                Ok(Ok(())) => Started::Submitted,
+                Ok(Err(ticket)) => Started::Unwritten(Box::new(ticket)),
+                Err(panic) => Started::Panicked(idx, panic_message(&panic)),
+            })
+            .instrument(span)
+            .boxed()
     };
 
-    // Handles one finished task: records the outcome, returns the slot to reschedule.
-    let finish = |joined: Result<
-        (tokio::task::Id, (usize, WatchState, Outcome)),
-        tokio::task::JoinError,
-    >,
+    // Handles one written record: records the outcome, returns the slot to reschedule.
+    let finish = |written: writer::Written,
                   slots: &mut Vec<Slot>,
-                  task_slot: &mut HashMap<tokio::task::Id, usize>,
                   report: &mut RunReport|
      -> Option<(usize, Vec<WatchState>)> {
-        match joined {
-            Ok((id, (idx, state, outcome))) => {
-                task_slot.remove(&id);
-                report.add(&outcome);
-                metrics.record_check(outcome.outcome.as_str(), outcome.duration, outcome.bytes);
-                for k in &outcome.events {
-                    metrics.record_event(k.as_str());
-                }
-                let slot = slots.get_mut(idx)?;
-                slot.state = state;
-                slot.running = false;
-                Some((idx, outcome.followed))
-            }
-            Err(e) => {
-                let idx = task_slot.remove(&e.id())?;
-                let slot = slots.get_mut(idx)?;
-                tracing::error!(watch = %slot.spec.name, "check task ended abnormally: {e}");
-                slot.running = false;
-                slot.state.failure_streak = slot.state.failure_streak.saturating_add(1);
-                slot.state.next_due_at = Some(timing::next_after_failure(
-                    &slot.spec.name,
-                    slot.spec.interval,
-                    cfg.schedule.max_backoff,
-                    slot.state.failure_streak,
-                    now_millis(),
-                ));
-                report.checks += 1;
-                *report.outcomes.entry("panicked").or_default() += 1;
-                metrics.record_check("panicked", Duration::ZERO, 0);
-                Some((idx, Vec::new()))
-            }
+        let idx = written.ticket.slot;
+        let slot = slots.get_mut(idx)?;
+        let (state, outcome) = written.finish(&slot.state);
+        report.add(&outcome);
+        metrics.record_check(outcome.outcome.as_str(), outcome.duration, outcome.bytes);
+        for k in &outcome.events {
+            metrics.record_event(k.as_str());
         }
+        slot.state = state;
+        slot.running = false;
+        Some((idx, outcome.followed))
+    };
+    // Handles a check that ended before its record reached the writer.
+    let abort = |idx: usize, why: &str, slots: &mut Vec<Slot>, report: &mut RunReport| {
+        let Some(slot) = slots.get_mut(idx) else {
+            return;
+        };
+        tracing::error!(watch = %slot.spec.name, "check ended abnormally: {why}");
+        slot.running = false;
+        slot.state.failure_streak = slot.state.failure_streak.saturating_add(1);
+        slot.state.next_due_at = Some(timing::next_after_failure(
+            &slot.spec.name,
+            slot.spec.interval,
+            cfg.schedule.max_backoff,
+            slot.state.failure_streak,
+            now_millis(),
+        ));
+        report.checks += 1;
+        *report.outcomes.entry("panicked").or_default() += 1;
+        metrics.record_check("panicked", Duration::ZERO, 0);
     };
 
-    // Due watches wait in `ready` until a permit is free.
+    // Due watches wait in `ready` until fewer than `concurrency` run.
     let mut ready: VecDeque<usize> = VecDeque::new();
     let mut heap: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
     match mode {
@@ -415,17 +426,43 @@ async fn round<S: Store>(
     let watchdog = control.systemd.watchdog_interval();
     let mut watchdog_every = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     let mut end = RoundEnd::Stopped;
-    loop {
-        while let Some(&idx) = ready.front() {
-            let Ok(permit) = limit.clone().try_acquire_owned() else {
-                break;
-            };
-            ready.pop_front();
-            if let Some(slot) = slots.get_mut(idx) {
-                spawn(idx, permit, slot, &mut running, &mut task_slot);
+    // A written record: the watch's new state, its next due time, and the
+    // pages it followed (checked now, in both modes, so their first version
+    // is the text as first published).
+    let reschedule = |done: Option<(usize, Vec<WatchState>)>,
+                      slots: &mut Vec<Slot>,
+                      heap: &mut BinaryHeap<Reverse<(i64, usize)>>,
+                      ready: &mut VecDeque<usize>| {
+        let Some((idx, followed)) = done else { return };
+        if mode == Mode::Daemon {
+            let due = slots[idx]
+                .state
+                .next_due_at
+                .unwrap_or_else(|| now_millis() + 60_000);
+            heap.push(Reverse((due, idx)));
+        }
+        let listing = slots[idx].spec.clone();
+        for state in followed {
+            if let Some(spec) = followed_spec(&listing, &state) {
+                tracing::info!(watch = %state.name, "following a new page");
+                slots.push(Slot {
+                    spec,
+                    state,
+                    running: false,
+                });
+                ready.push_back(slots.len() - 1);
             }
         }
-        if mode == Mode::Once && ready.is_empty() && running.is_empty() {
+    };
+    loop {
+        while running.len() < concurrency
+            && let Some(idx) = ready.pop_front()
+        {
+            if let Some(slot) = slots.get_mut(idx) {
+                running.push(start(idx, slot));
+            }
+        }
+        if mode == Mode::Once && ready.is_empty() && running.is_empty() && unwritten == 0 {
             break;
         }
         let wait = heap
@@ -445,39 +482,30 @@ async fn round<S: Store>(
                 end = RoundEnd::Reload;
                 break;
             }
-            Some(joined) = running.join_next_with_id() => {
+            Some(batch) = written_rx.recv(), if unwritten > 0 => {
                 let events_before: usize = report.events.values().sum();
-                let done = finish(joined, &mut slots, &mut task_slot, report);
+                for written in batch {
+                    unwritten = unwritten.saturating_sub(1);
+                    let done = finish(written, &mut slots, report);
+                    reschedule(done, &mut slots, &mut heap, &mut ready);
+                }
                 if let Some(n) = &notifier
                     && report.events.values().sum::<usize>() > events_before
                 {
                     n.wake();
                 }
-                if let Some((idx, followed)) = done {
-                    if mode == Mode::Daemon {
-                        let due = slots[idx].state.next_due_at.unwrap_or_else(|| now_millis() + 60_000);
-                        heap.push(Reverse((due, idx)));
-                    }
-                    // New pages from a listing: checked now, in both modes,
-                    // so their first version is the text as first published.
-                    let listing = slots[idx].spec.clone();
-                    for state in followed {
-                        if let Some(spec) = followed_spec(&listing, &state) {
-                            tracing::info!(watch = %state.name, "following a new page");
-                            slots.push(Slot { spec, state, running: false });
-                            ready.push_back(slots.len() - 1);
-                        }
-                    }
-                }
             }
-            // A permit freed by a task that is still waiting for its commit.
-            Ok(permit) = limit.clone().acquire_owned(), if !ready.is_empty() => {
-                if let Some(idx) = ready.pop_front()
-                    && let Some(slot) = slots.get_mut(idx)
-                {
-                    spawn(idx, permit, slot, &mut running, &mut task_slot);
+            Some(started) = running.next(), if !running.is_empty() => match started {
+                Started::Submitted => unwritten += 1,
+                Started::Unwritten(ticket) => {
+                    let done = finish(writer::Written::unwritten(*ticket), &mut slots, report);
+                    reschedule(done, &mut slots, &mut heap, &mut ready);
                 }
-            }
+                Started::Panicked(idx, why) => {
+                    abort(idx, &why, &mut slots, report);
+                    reschedule(Some((idx, Vec::new())), &mut slots, &mut heap, &mut ready);
+                }
+            },
             _ = prune_every.tick(), if mode == Mode::Daemon => prune_checks(store.as_ref(), &cfg).await,
             _ = watchdog_every.tick(), if watchdog.is_some() => control.systemd.watchdog(),
             Some(id) = next_request(check_rx) => {
@@ -509,12 +537,18 @@ async fn round<S: Store>(
         }
     }
 
-    // Drain: running checks get the grace period to finish and be written.
+    // Drain: running checks get the grace period to reach the writer.
     if !running.is_empty() {
         tracing::info!(running = running.len(), grace = ?cfg.schedule.shutdown_grace, "waiting for running checks");
         let drained = tokio::time::timeout(cfg.schedule.shutdown_grace, async {
-            while let Some(j) = running.join_next_with_id().await {
-                finish(j, &mut slots, &mut task_slot, report);
+            while let Some(started) = running.next().await {
+                match started {
+                    Started::Submitted => unwritten += 1,
+                    Started::Unwritten(ticket) => {
+                        finish(writer::Written::unwritten(*ticket), &mut slots, report);
+                    }
+                    Started::Panicked(idx, why) => abort(idx, &why, &mut slots, report),
+                }
             }
         })
         .await;
@@ -524,13 +558,20 @@ async fn round<S: Store>(
                 abandoned = running.len(),
                 "grace period over; abandoning running checks"
             );
-            running.abort_all();
-            while running.join_next().await.is_some() {}
+            // Dropping a check future stops it where it waits.
+            running.clear();
         }
     }
+    // The writer commits what it was handed, then ends; its last reports
+    // are counted.
     drop(writer_tx);
     if let Err(e) = writer_handle.await {
         tracing::error!("the writer task ended abnormally: {e}");
+    }
+    while let Ok(batch) = written_rx.try_recv() {
+        for written in batch {
+            finish(written, &mut slots, report);
+        }
     }
     if end == RoundEnd::Reload {
         round_stop.cancel();
