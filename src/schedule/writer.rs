@@ -23,9 +23,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 /// it syncs.
 const QUEUE_BYTES: usize = 1 << 20;
 /// Records waiting for the writer, however small.
-const QUEUE: usize = 1024;
-/// Most records in one transaction.
-const BATCH: usize = 256;
+const QUEUE: usize = 2048;
+/// Most records in one transaction. A commit writes every page its rows
+/// touched, and rows keyed by hash touch index pages anywhere: fewer,
+/// larger commits write each such page fewer times (512 against 256:
+/// pass 2a of the benchmark 9 % faster, 4 MB more at its peak).
+const BATCH: usize = 512;
 /// What a record weighs besides its blobs (its fields, URL, events).
 const RECORD_BYTES: usize = 512;
 
