@@ -125,6 +125,22 @@ enum Started {
     Panicked(usize, String),
 }
 
+/// A check as the loop polls it: a panic in it (a bug meeting one page)
+/// ends that check only, as [`Started::Panicked`]; the loop reschedules
+/// the watch with backoff.
+fn guarded(
+    idx: usize,
+    check: impl Future<Output = Result<(), writer::Ticket>> + Send + 'static,
+) -> impl Future<Output = Started> + Send + 'static {
+    AssertUnwindSafe(check)
+        .catch_unwind()
+        .map(move |r| match r {
+            Ok(Ok(())) => Started::Submitted,
+            Ok(Err(ticket)) => Started::Unwritten(Box::new(ticket)),
+            Err(panic) => Started::Panicked(idx, panic_message(&panic)),
+        })
+}
+
 /// The message of a caught panic.
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
@@ -347,17 +363,7 @@ async fn round<S: Store>(
             }
             writer::submit(&writer_tx, idx, record, spec.retention, followed).await
         };
-        // A panic in one check (a bug meeting one page) ends that check
-        // only; the loop reschedules the watch with backoff.
-        AssertUnwindSafe(check)
-            .catch_unwind()
-            .map(move |r| match r {
-                Ok(Ok(())) => Started::Submitted,
-                Ok(Err(ticket)) => Started::Unwritten(Box::new(ticket)),
-                Err(panic) => Started::Panicked(idx, panic_message(&panic)),
-            })
-            .instrument(span)
-            .boxed()
+        guarded(idx, check).instrument(span).boxed()
     };
 
     // Handles one written record: records the outcome, returns the slot to reschedule.
@@ -617,4 +623,30 @@ fn next_state(
         s.last_version = Some(VersionRef { id, seq, text_hash });
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn bad_page() -> Result<(), writer::Ticket> {
+        panic!("a bug met one page")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_check_ends_alone_and_says_why() {
+        let mut running: FuturesUnordered<BoxFuture<'static, Started>> = FuturesUnordered::new();
+        running.push(guarded(7, bad_page()).boxed());
+        running.push(guarded(8, async { Ok(()) }).boxed());
+        let mut ended = Vec::new();
+        while let Some(started) = running.next().await {
+            ended.push(match started {
+                Started::Submitted => "submitted".to_string(),
+                Started::Unwritten(_) => "unwritten".to_string(),
+                Started::Panicked(idx, why) => format!("{idx} panicked: {why}"),
+            });
+        }
+        ended.sort();
+        assert_eq!(ended, ["7 panicked: a bug met one page", "submitted"]);
+    }
 }
