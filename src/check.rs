@@ -189,7 +189,39 @@ pub async fn run<S: Store>(
     };
     apply_status(cx, spec, state, &mut record, &obs).await;
     record.duration_ms = i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX);
+    record.state.touch_only = is_touch(spec, state, &record);
     record
+}
+
+/// Whether a check changed nothing that the watch row holds but what its
+/// check row says too (the time, outcome and status of the last check) and
+/// the due time that follows from it: a 304 or the same body after a good
+/// check, nothing pending, nothing raised, the same validators and hashes. Such a check writes its check row and leaves the watch row
+/// as it was (most checks of a daemon are such touches). A followed page's
+/// interval depends on its age, so its row is always written.
+fn is_touch(spec: &WatchSpec, state: &WatchState, record: &CheckRecord) -> bool {
+    let s = &record.state;
+    spec.born.is_none()
+        && matches!(
+            record.outcome,
+            CheckOutcome::NotModified | CheckOutcome::Unchanged
+        )
+        && state.last_good
+        && record.version.is_none()
+        && record.events.is_empty()
+        && state.failure_streak == 0
+        && s.failure_streak == 0
+        && state.status == PageStatus::Ok
+        && s.status == PageStatus::Ok
+        && state.pending.is_none()
+        && s.pending.is_none()
+        && s.changed_at.is_none()
+        && s.next_due_at == timing::next_after_success(&spec.name, spec.interval, record.started_at)
+        && s.seen.as_ref().is_some_and(|seen| {
+            seen.validators == state.validators
+                && seen.body_hash == state.body_hash
+                && Some(seen.rules_hash) == state.rules_hash
+        })
 }
 
 /// Moves the page's status with what this check observed, and raises the
@@ -373,6 +405,7 @@ fn failed(
         changed_at: None,
         status: state.status,
         pending: state.pending.clone(),
+        touch_only: false,
     };
     r
 }
@@ -406,6 +439,7 @@ fn http_error(
         changed_at: None,
         status: state.status,
         pending: state.pending.clone(),
+        touch_only: false,
     };
     r
 }
@@ -424,12 +458,15 @@ fn success(
     r.final_url = Some(f.final_url.to_string());
     r.redirects = f.redirects.clone();
     r.state = StateUpdate {
-        next_due_at: timing::next_after_success(&spec.name, spec.interval, now_millis()),
+        // From the start of the check, so that a reader can derive it from
+        // the check row when the watch row is left as it was (a touch).
+        next_due_at: timing::next_after_success(&spec.name, spec.interval, started_at),
         failure_streak: 0,
         seen: Some(seen),
         changed_at: None,
         status: PageStatus::Ok,
         pending: None,
+        touch_only: false,
     };
     r
 }

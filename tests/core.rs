@@ -401,7 +401,10 @@ async fn old_check_rows_are_pruned_when_asked() {
     run_once(&cfg).await;
     let store = open_store(&cfg).await;
     let counts = store.counts().await.expect("counts");
-    assert_eq!(counts.checks, 1, "only the newest check row is left");
+    assert_eq!(
+        counts.checks, 2,
+        "of the old rows only the newest is left (it records the last check); then the new one"
+    );
     assert_eq!(
         counts.versions, 1,
         "versions are never pruned by keep_checks"
@@ -529,5 +532,81 @@ async fn check_rows_keep_their_url_when_the_watch_moves() {
     .await
     .expect("row");
     assert_eq!(stored, None);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_check_that_changes_nothing_leaves_the_watch_row_alone() {
+    let site = TestSite::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    site.set(
+        "/t.html",
+        Page::html("<html><body><article><p>A page that answers 304 from its second check on.</p></article></body></html>".to_string()).with_etag(),
+    );
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[[watch]]\nname = \"t\"\nurl = \"{}\"\ninterval = \"1h\"\n",
+            site.url("/t.html")
+        ),
+    );
+    // A new version (the watch row is written), then four 304s: touches.
+    for _ in 0..5 {
+        run_once(&cfg).await;
+    }
+    let store = open_store(&cfg).await;
+    let w = store.find_watch("t").await.expect("find").expect("t");
+    let starts: Vec<i64> =
+        sqlx::query_scalar("SELECT started_at FROM checks WHERE watch_id = ? ORDER BY id")
+            .bind(w.id)
+            .fetch_all(store.pool())
+            .await
+            .expect("checks");
+    assert_eq!(starts.len(), 5, "every check has its row");
+    let (row_last, row_outcome): (Option<i64>, Option<String>) =
+        sqlx::query_as("SELECT last_check_at, last_outcome FROM watches WHERE id = ?")
+            .bind(w.id)
+            .fetch_one(store.pool())
+            .await
+            .expect("row");
+    assert_eq!(
+        (row_last, row_outcome.as_deref()),
+        (Some(starts[0]), Some("new_version")),
+        "the 304s left the watch row as the first check wrote it"
+    );
+    assert_eq!((w.status.as_str(), w.last_status), ("ok", Some(304)));
+    // Readers take the last check and the due time from the newest check row.
+    let newest = starts[4];
+    let due = palimpsest::schedule::timing::next_after_success(
+        "t",
+        std::time::Duration::from_secs(3600),
+        newest,
+    );
+    assert_eq!(w.last_check_at, Some(newest));
+    assert_eq!(w.next_due_at, Some(due));
+    let states = store
+        .sync_watches(&[palimpsest::store::WatchDef {
+            name: "t",
+            url: &site.url("/t.html"),
+            kind: palimpsest::model::WatchKind::Page,
+            tags: &[],
+            interval_ms: 3_600_000,
+            paused: false,
+        }])
+        .await
+        .expect("sync");
+    assert_eq!(states.len(), 1);
+    assert_eq!(
+        states[0].next_due_at,
+        Some(due),
+        "a restart resumes from the newest check"
+    );
+    // Pruning every old check row keeps the newest: it is the last check.
+    assert_eq!(store.prune_checks(newest + 1).await.expect("prune"), 4);
+    let after = store.find_watch("t").await.expect("find").expect("t");
+    assert_eq!(
+        (after.last_check_at, after.next_due_at),
+        (Some(newest), Some(due))
+    );
     store.close().await;
 }

@@ -214,7 +214,10 @@ impl Written {
         let t = self.ticket;
         match self.result {
             Ok(c) => (
-                next_state(old, &t.update, t.text_hash, &c),
+                WatchState {
+                    last_good: t.outcome.is_success(),
+                    ..next_state(old, &t.update, t.text_hash, &c)
+                },
                 Outcome {
                     outcome: t.outcome,
                     duration: t.duration,

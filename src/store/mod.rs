@@ -92,6 +92,8 @@ pub struct WatchState {
     pub pending: Option<Condition>,
     /// Set for a watch created by following a listing.
     pub followed: Option<Box<Followed>>,
+    /// The last check was a good one: a new version, a 304 or the same body.
+    pub last_good: bool,
 }
 
 /// Where a followed watch came from.
@@ -181,6 +183,13 @@ pub struct StateUpdate {
     pub changed_at: Option<Millis>,
     pub status: PageStatus,
     pub pending: Option<Condition>,
+    /// The check changed nothing the watch row holds but what its check row
+    /// says too (time, outcome, HTTP status) and the due time derived from
+    /// its start (`timing::next_after_success`): the watch row is not
+    /// rewritten. Readers take those from the newest check row when it is
+    /// newer than the row (`Store::sync_watches`, `WatchSummary`), and the
+    /// newest check row of a watch is never pruned.
+    pub touch_only: bool,
 }
 
 #[derive(Debug, Clone, Default)]

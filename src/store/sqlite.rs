@@ -199,6 +199,10 @@ struct StateRow(
     Option<i64>,    // last version: id
     Option<i64>,    // last version: seq
     String,         // last version: text_hash
+    Option<String>, // last_outcome
+    Option<i64>,    // last_check_at
+    i64,            // interval_ms
+    Option<i64>,    // the newest check row's started_at
 );
 
 /// The state of every active, unpaused watch, ordered by id.
@@ -254,10 +258,13 @@ async fn load_range(tx: &mut Tx<'_>, mut after: i64, until: i64) -> Result<Vec<W
         let next = sqlx::query_as::<_, (Option<i64>, String)>(
             "SELECT max(id), json_group_array(json_array(id, name, next_due_at, failure_streak,
                     etag, last_modified, hex(body_hash), hex(rules_hash), status, pending, source,
-                    parent_id, url, created_at, vid, vseq, hex(vhash)))
+                    parent_id, url, created_at, vid, vseq, hex(vhash), last_outcome,
+                    last_check_at, interval_ms, nc_at))
              FROM (SELECT w.id, w.name, w.next_due_at, w.failure_streak, w.etag, w.last_modified,
                           w.body_hash, w.rules_hash, w.status, w.pending, w.source, w.parent_id,
-                          w.url, w.created_at, v.id AS vid, v.seq AS vseq, v.text_hash AS vhash
+                          w.url, w.created_at, v.id AS vid, v.seq AS vseq, v.text_hash AS vhash,
+                          w.last_outcome, w.last_check_at, w.interval_ms,
+                          (SELECT max(started_at) FROM checks WHERE watch_id = w.id) AS nc_at
                    FROM watches w
                    LEFT JOIN versions v ON v.id = (SELECT id FROM versions WHERE watch_id = w.id ORDER BY seq DESC LIMIT 1)
                    WHERE w.active = 1 AND w.paused = 0 AND w.id > ? AND w.id <= ?
@@ -338,7 +345,21 @@ fn state_of(r: StateRow) -> Result<WatchState> {
         vid,
         vseq,
         vhash,
+        row_outcome,
+        last_check_at,
+        interval_ms,
+        nc_at,
     ) = r;
+    // Only the newest check's time is read: a check newer than the row is
+    // a touch, and a touch is a good check.
+    let last = LastCheck::of((last_check_at, row_outcome, None), (nc_at, None, None));
+    let last_good = last.touched
+        || last
+            .outcome
+            .as_deref()
+            .and_then(CheckOutcome::parse)
+            .is_some_and(CheckOutcome::is_success);
+    let next_due_at = last.due(&name, next_due_at, interval_ms);
     let last_version = match (vid, vseq) {
         (Some(id), Some(seq)) => Some(VersionRef {
             id,
@@ -374,7 +395,59 @@ fn state_of(r: StateRow) -> Result<WatchState> {
         body_hash: hex_hash("body_hash", &body_hash).ok().flatten(),
         rules_hash: hex_hash("rules_hash", &rules_hash).ok().flatten(),
         last_version,
+        last_good,
     })
+}
+
+/// A watch's last check: the watch row's, or the newest check row when it
+/// is newer. Such rows are touches (`StateUpdate::touch_only`: a 304 or the
+/// same body after a good check, nothing else changed), which leave the
+/// watch row as it was.
+struct LastCheck {
+    at: Option<Millis>,
+    outcome: Option<String>,
+    status: Option<i64>,
+    /// The last check is a touch newer than the watch row.
+    touched: bool,
+}
+
+/// A check's time, outcome and HTTP status, as columns.
+type CheckCols = (Option<Millis>, Option<String>, Option<i64>);
+
+impl LastCheck {
+    fn of(row: CheckCols, newest: CheckCols) -> LastCheck {
+        match (row, newest) {
+            ((row_at, _, _), (Some(at), outcome, status)) if row_at.is_none_or(|r| at > r) => {
+                LastCheck {
+                    at: Some(at),
+                    outcome,
+                    status,
+                    touched: true,
+                }
+            }
+            ((at, outcome, status), _) => LastCheck {
+                at,
+                outcome,
+                status,
+                touched: false,
+            },
+        }
+    }
+
+    /// The due time: after a touch, the one its check computed from its
+    /// start; otherwise the row's.
+    fn due(&self, name: &str, stored: Option<Millis>, interval_ms: i64) -> Option<Millis> {
+        match (self.touched, self.at) {
+            (true, Some(at)) => {
+                let interval =
+                    std::time::Duration::from_millis(u64::try_from(interval_ms).unwrap_or(0));
+                Some(crate::schedule::timing::next_after_success(
+                    name, interval, at,
+                ))
+            }
+            _ => stored,
+        }
+    }
 }
 
 impl SqliteStore {
@@ -432,21 +505,33 @@ macro_rules! summary_sql {
     ($tail:literal) => {
         concat!("SELECT w.id, w.name, w.url, w.kind, w.tags, w.active, w.paused, w.failure_streak,
     w.last_check_at, w.last_status, w.last_outcome, w.last_error, w.last_change_at, w.next_due_at, w.status AS page_status,
+    w.interval_ms, nc.started_at AS nc_at, nc.outcome AS nc_outcome, nc.http_status AS nc_status,
     (SELECT COUNT(*) FROM versions v WHERE v.watch_id = w.id) AS versions
-    FROM watches w ", $tail)
+    FROM watches w
+    LEFT JOIN checks nc ON nc.id = (SELECT id FROM checks WHERE watch_id = w.id ORDER BY started_at DESC LIMIT 1) ", $tail)
     };
 }
 
 fn summary(row: &SqliteRow) -> Result<WatchSummary> {
-    let e = q("reading a watch");
-    let tags: String = row.try_get("tags").map_err(q("reading a watch"))?;
-    let outcome: Option<String> = row.try_get("last_outcome").map_err(q("reading a watch"))?;
-    let active: bool = row.try_get("active").map_err(q("reading a watch"))?;
-    let paused: bool = row.try_get("paused").map_err(q("reading a watch"))?;
-    let streak: i64 = row
-        .try_get("failure_streak")
-        .map_err(q("reading a watch"))?;
-    let page_status: String = row.try_get("page_status").map_err(q("reading a watch"))?;
+    let e = || q("reading a watch");
+    let tags: String = row.try_get("tags").map_err(e())?;
+    let active: bool = row.try_get("active").map_err(e())?;
+    let paused: bool = row.try_get("paused").map_err(e())?;
+    let streak: i64 = row.try_get("failure_streak").map_err(e())?;
+    let page_status: String = row.try_get("page_status").map_err(e())?;
+    let name: String = row.try_get("name").map_err(e())?;
+    let last = LastCheck::of(
+        (
+            row.try_get("last_check_at").map_err(e())?,
+            row.try_get("last_outcome").map_err(e())?,
+            row.try_get("last_status").map_err(e())?,
+        ),
+        (
+            row.try_get("nc_at").map_err(e())?,
+            row.try_get("nc_outcome").map_err(e())?,
+            row.try_get("nc_status").map_err(e())?,
+        ),
+    );
     let status = if !active {
         "removed".to_string()
     } else if paused {
@@ -454,31 +539,33 @@ fn summary(row: &SqliteRow) -> Result<WatchSummary> {
     } else if page_status != "ok" {
         page_status
     } else {
-        match outcome.as_deref().and_then(CheckOutcome::parse) {
+        match last.outcome.as_deref().and_then(CheckOutcome::parse) {
             None => "new".to_string(),
             Some(o) if o.is_success() => "ok".to_string(),
             Some(_) => "failing".to_string(),
         }
     };
-    let last_status: Option<i64> = row.try_get("last_status").map_err(q("reading a watch"))?;
+    let next_due_at = last.due(
+        &name,
+        row.try_get("next_due_at").map_err(e())?,
+        row.try_get("interval_ms").map_err(e())?,
+    );
     Ok(WatchSummary {
-        id: row.try_get("id").map_err(e)?,
-        name: row.try_get("name").map_err(q("reading a watch"))?,
-        url: row.try_get("url").map_err(q("reading a watch"))?,
-        kind: row.try_get("kind").map_err(q("reading a watch"))?,
+        id: row.try_get("id").map_err(e())?,
+        name,
+        url: row.try_get("url").map_err(e())?,
+        kind: row.try_get("kind").map_err(e())?,
         tags: serde_json::from_str(&tags).unwrap_or_default(),
         active,
         paused,
         status,
         failure_streak: u32::try_from(streak).unwrap_or(0),
-        versions: row.try_get("versions").map_err(q("reading a watch"))?,
-        last_check_at: row.try_get("last_check_at").map_err(q("reading a watch"))?,
-        last_status: last_status.and_then(|s| u16::try_from(s).ok()),
-        last_error: row.try_get("last_error").map_err(q("reading a watch"))?,
-        last_change_at: row
-            .try_get("last_change_at")
-            .map_err(q("reading a watch"))?,
-        next_due_at: row.try_get("next_due_at").map_err(q("reading a watch"))?,
+        versions: row.try_get("versions").map_err(e())?,
+        last_check_at: last.at,
+        last_status: last.status.and_then(|s| u16::try_from(s).ok()),
+        last_error: row.try_get("last_error").map_err(e())?,
+        last_change_at: row.try_get("last_change_at").map_err(e())?,
+        next_due_at,
     })
 }
 
@@ -707,7 +794,15 @@ impl Store for SqliteStore {
         let all: Vec<&CheckRecord> = records.iter().collect();
         for chunk in pow2_chunks(&all, ROW_CHUNK) {
             insert_checks(&mut tx, chunk, &version_of).await?;
-            update_watches(&mut tx, chunk).await?;
+            // A touch leaves the watch row as it was (see `StateUpdate::touch_only`).
+            let changed: Vec<&CheckRecord> = chunk
+                .iter()
+                .copied()
+                .filter(|r| !r.state.touch_only)
+                .collect();
+            if !changed.is_empty() {
+                update_watches(&mut tx, &changed).await?;
+            }
         }
 
         let events: Vec<(&CheckRecord, &crate::detect::EventDraft)> = records
@@ -1039,7 +1134,12 @@ impl Store for SqliteStore {
     }
 
     async fn prune_checks(&self, before: Millis) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM checks WHERE started_at < ?")
+        // A watch's newest check row stays: it may be the only record of
+        // its last check and due time (see `StateUpdate::touch_only`).
+        let done = sqlx::query(
+            "DELETE FROM checks WHERE started_at < ? AND EXISTS
+               (SELECT 1 FROM checks n WHERE n.watch_id = checks.watch_id AND n.started_at > checks.started_at)",
+        )
             .bind(before)
             .execute(&self.pool)
             .await
