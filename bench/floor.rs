@@ -1,7 +1,7 @@
 //! The floor of pass 2a: the work that any checker built on this project's
 //! crates must do for the pass, and nothing more, timed on this machine.
 //!
-//!     cargo run --release --example floor -- PASS1_DB OUT_DIR [--no-db] [--no-parse] [--extract] [--workers N]
+//!     cargo run --release --example floor -- PASS1_DB OUT_DIR [--no-db] [--no-parse] [--extract] [--inline] [--workers N]
 //!
 //! PASS1_DB is a palimpsest database after pass 1 (`bench/ab.sh` and
 //! `bench/run.sh` make one); its watches give each page's URL and the
@@ -12,7 +12,8 @@
 //!   flight, keep-alive), so an unchanged page costs one 304;
 //! * for each page that answers 200: html5ever's parse of the body (scraper),
 //!   the text of `<body>` as lines, blake3 of body and text, zstd level 1 of
-//!   body and text;
+//!   body and text, on a task of its own (as palimpsest processes a body),
+//!   so both cores parse while the requests are polled in one task;
 //! * one SQLite database through sqlx, WAL and `synchronous=FULL` as the
 //!   daemon uses it, written by one task in group commits of up to 256
 //!   records: a check row per page, two blobs and a version row per new text,
@@ -24,7 +25,8 @@
 //! palimpsest on the same machine and pages. `--no-db` and `--no-parse` drop
 //! those parts too, to show what each costs; `--extract` replaces the plain
 //! text of `<body>` with palimpsest's own extraction (main content,
-//! normalized lines), to show what that adds. `--workers N` sets the
+//! normalized lines), to show what that adds. `--inline` parses in the task
+//! that polls the requests instead (one core parses). `--workers N` sets the
 //! runtime's worker threads (default 2, as palimpsest on two cores; 1 is
 //! often faster here, since nginx and SQLite's thread share the two cores).
 //! It prints wall time, the process's CPU seconds (user + system), its peak
@@ -165,12 +167,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn floor(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     palimpsest::fetch::install_crypto_provider();
     if args.len() < 3 {
-        eprintln!("usage: floor PASS1_DB OUT_DIR [--no-db] [--no-parse] [--extract] [--workers N]");
+        eprintln!(
+            "usage: floor PASS1_DB OUT_DIR [--no-db] [--no-parse] [--extract] [--inline] [--workers N]"
+        );
         std::process::exit(64);
     }
     let no_db = args.iter().any(|a| a == "--no-db");
     let no_parse = args.iter().any(|a| a == "--no-parse");
     let real_extraction = args.iter().any(|a| a == "--extract");
+    let inline = args.iter().any(|a| a == "--inline");
     let src = sqlx::SqlitePool::connect_with(
         SqliteConnectOptions::new()
             .filename(&args[1])
@@ -258,7 +263,11 @@ async fn floor(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
                 let status = resp.status().as_u16();
                 let body = resp.bytes().await?;
                 let record = if status == 200 && !no_parse {
-                    let (body, text) = process(&body, real_extraction)?;
+                    let (body, text) = if inline {
+                        process(&body, real_extraction)?
+                    } else {
+                        tokio::spawn(async move { process(&body, real_extraction) }).await??
+                    };
                     Record::New {
                         id: p.id,
                         body,
@@ -282,10 +291,11 @@ async fn floor(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let (cpu1, rss_kb) = usage();
     let cpu = cpu1 - cpu0;
     println!(
-        "floor{}{}{}: {} checks ({:?}), {} written, {:.3} s wall, {:.3} CPU s, {} KB peak RSS, {:.0} checks/s",
+        "floor{}{}{}{}: {} checks ({:?}), {} written, {:.3} s wall, {:.3} CPU s, {} KB peak RSS, {:.0} checks/s",
         if no_db { " --no-db" } else { "" },
         if no_parse { " --no-parse" } else { "" },
         if real_extraction { " --extract" } else { "" },
+        if inline { " --inline" } else { "" },
         pages.len(),
         statuses,
         written,
