@@ -56,9 +56,6 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Unsupported(String),
-    /// A task of the store's own ended abnormally (a bug, not the data).
-    #[error("the database task {op} ended abnormally: {detail}")]
-    Task { op: &'static str, detail: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
