@@ -119,17 +119,7 @@ pub async fn run<S: Store>(
                         body_hash: Some(body_hash),
                         rules_hash,
                     };
-                    (
-                        success(
-                            spec,
-                            state.id,
-                            started_at,
-                            &f,
-                            CheckOutcome::Unchanged,
-                            seen,
-                        ),
-                        Observation::Content,
-                    )
+                    nothing_new(spec, state, started_at, &f, CheckOutcome::Unchanged, seen)
                 } else {
                     let hashes = Hashes {
                         body: body_hash,
@@ -144,17 +134,7 @@ pub async fn run<S: Store>(
                     body_hash: state.body_hash,
                     rules_hash,
                 };
-                (
-                    success(
-                        spec,
-                        state.id,
-                        started_at,
-                        &f,
-                        CheckOutcome::NotModified,
-                        seen,
-                    ),
-                    Observation::Content,
-                )
+                nothing_new(spec, state, started_at, &f, CheckOutcome::NotModified, seen)
             }
             // A challenge or block page (any status) is the site refusing us.
             _ if let Some(answer) = bot_wall(spec, state, cx.schedule, started_at, &f) => answer,
@@ -471,6 +451,21 @@ fn success(
     r
 }
 
+/// A good answer with nothing new in it: a 304, or the same bytes or text.
+fn nothing_new(
+    spec: &WatchSpec,
+    state: &WatchState,
+    started_at: Millis,
+    f: &Fetched,
+    outcome: CheckOutcome,
+    seen: Seen,
+) -> (CheckRecord, Observation) {
+    (
+        success(spec, state.id, started_at, f, outcome, seen),
+        Observation::Content,
+    )
+}
+
 /// A response that arrived but could not be processed: recorded as a
 /// failure with its class, retried with backoff.
 fn processing_failed(
@@ -573,16 +568,13 @@ async fn content<S: Store>(
         rules_hash,
     };
     let unchanged = || {
-        (
-            success(
-                spec,
-                state.id,
-                started_at,
-                &f,
-                CheckOutcome::Unchanged,
-                seen(body_hash),
-            ),
-            Observation::Content,
+        nothing_new(
+            spec,
+            state,
+            started_at,
+            &f,
+            CheckOutcome::Unchanged,
+            seen(body_hash),
         )
     };
     let failed = |class: &str, message: String| {
