@@ -176,9 +176,10 @@ pub async fn run<S: Store>(
 /// Whether a check changed nothing that the watch row holds but what its
 /// check row says too (the time, outcome and status of the last check) and
 /// the due time that follows from it: a 304 or the same body after a good
-/// check, nothing pending, nothing raised, the same validators and hashes. Such a check writes its check row and leaves the watch row
-/// as it was (most checks of a daemon are such touches). A followed page's
-/// interval depends on its age, so its row is always written.
+/// check, nothing pending, nothing raised, the same validators and hashes.
+/// Such a check writes its check row and leaves the watch row as it was
+/// (most checks of a daemon are such touches). A followed page's interval
+/// depends on its age, so its row is always written.
 fn is_touch(spec: &WatchSpec, state: &WatchState, record: &CheckRecord) -> bool {
     let s = &record.state;
     spec.born.is_none()

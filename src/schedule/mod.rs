@@ -384,10 +384,12 @@ async fn round<S: Store>(
         Some((idx, outcome.followed))
     };
     // Handles a check that ended before its record reached the writer.
-    let abort = |idx: usize, why: &str, slots: &mut Vec<Slot>, report: &mut RunReport| {
-        let Some(slot) = slots.get_mut(idx) else {
-            return;
-        };
+    let abort = |idx: usize,
+                 why: &str,
+                 slots: &mut Vec<Slot>,
+                 report: &mut RunReport|
+     -> Option<(usize, Vec<WatchState>)> {
+        let slot = slots.get_mut(idx)?;
         tracing::error!(watch = %slot.spec.name, "check ended abnormally: {why}");
         slot.running = false;
         slot.state.failure_streak = slot.state.failure_streak.saturating_add(1);
@@ -401,6 +403,25 @@ async fn round<S: Store>(
         report.checks += 1;
         *report.outcomes.entry("panicked").or_default() += 1;
         metrics.record_check("panicked", Duration::ZERO, 0);
+        Some((idx, Vec::new()))
+    };
+    // A check future that ended: its record is with the writer (reported
+    // later), or the check ended before and is finished here.
+    let ended = |started: Started,
+                 slots: &mut Vec<Slot>,
+                 report: &mut RunReport,
+                 unwritten: &mut usize|
+     -> Option<(usize, Vec<WatchState>)> {
+        match started {
+            Started::Submitted => {
+                *unwritten += 1;
+                None
+            }
+            Started::Unwritten(ticket) => {
+                finish(writer::Written::unwritten(*ticket), slots, report)
+            }
+            Started::Panicked(idx, why) => abort(idx, &why, slots, report),
+        }
     };
 
     // Due watches wait in `ready` until fewer than `concurrency` run.
@@ -501,17 +522,10 @@ async fn round<S: Store>(
                     n.wake();
                 }
             }
-            Some(started) = running.next(), if !running.is_empty() => match started {
-                Started::Submitted => unwritten += 1,
-                Started::Unwritten(ticket) => {
-                    let done = finish(writer::Written::unwritten(*ticket), &mut slots, report);
-                    reschedule(done, &mut slots, &mut heap, &mut ready);
-                }
-                Started::Panicked(idx, why) => {
-                    abort(idx, &why, &mut slots, report);
-                    reschedule(Some((idx, Vec::new())), &mut slots, &mut heap, &mut ready);
-                }
-            },
+            Some(started) = running.next(), if !running.is_empty() => {
+                let done = ended(started, &mut slots, report, &mut unwritten);
+                reschedule(done, &mut slots, &mut heap, &mut ready);
+            }
             _ = prune_every.tick(), if mode == Mode::Daemon => prune_checks(store.as_ref(), &cfg).await,
             _ = watchdog_every.tick(), if watchdog.is_some() => control.systemd.watchdog(),
             Some(id) = next_request(check_rx) => {
@@ -548,13 +562,7 @@ async fn round<S: Store>(
         tracing::info!(running = running.len(), grace = ?cfg.schedule.shutdown_grace, "waiting for running checks");
         let drained = tokio::time::timeout(cfg.schedule.shutdown_grace, async {
             while let Some(started) = running.next().await {
-                match started {
-                    Started::Submitted => unwritten += 1,
-                    Started::Unwritten(ticket) => {
-                        finish(writer::Written::unwritten(*ticket), &mut slots, report);
-                    }
-                    Started::Panicked(idx, why) => abort(idx, &why, &mut slots, report),
-                }
+                ended(started, &mut slots, report, &mut unwritten);
             }
         })
         .await;
@@ -605,6 +613,7 @@ async fn prune_checks<S: Store>(store: &S, cfg: &Config) {
 /// The state a watch has after a written record.
 fn next_state(
     old: &WatchState,
+    outcome: CheckOutcome,
     update: &crate::store::StateUpdate,
     text_hash: Option<[u8; 32]>,
     committed: &crate::store::Committed,
@@ -614,6 +623,7 @@ fn next_state(
     s.failure_streak = update.failure_streak;
     s.status = update.status;
     s.pending = update.pending.clone();
+    s.last_good = outcome.is_success();
     if let Some(seen) = &update.seen {
         s.validators = seen.validators.clone();
         s.body_hash = seen.body_hash;

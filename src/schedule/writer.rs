@@ -37,7 +37,7 @@ pub(super) struct Job {
     record: CheckRecord,
     ticket: Ticket,
     /// Its share of [`QUEUE_BYTES`], given back when the job is dropped.
-    _room: OwnedSemaphorePermit,
+    room: OwnedSemaphorePermit,
 }
 
 /// Where checks hand their records to the writer.
@@ -111,11 +111,11 @@ async fn run<S: Store>(
         let (records, tickets): (Vec<CheckRecord>, Vec<Ticket>) = jobs
             .drain(..)
             .map(|j| {
-                room.push(j._room);
+                room.push(j.room);
                 (j.record, j.ticket)
             })
             .unzip();
-        let results: Vec<Result<Committed, String>> = match store.commit(&records).await {
+        let mut results: Vec<Result<Committed, String>> = match store.commit(&records).await {
             Ok(done) => done.into_iter().map(Ok).collect(),
             Err(e) if records.len() > 1 => {
                 // One bad record must not sink its neighbours: retry one by one.
@@ -139,6 +139,9 @@ async fn run<S: Store>(
             }
             Err(e) => vec![Err(e.to_string())],
         };
+        // Every ticket goes back, whatever the store answered: the loop
+        // waits for each one (a store that answered short loses none).
+        results.resize_with(tickets.len(), || Err("nothing committed".to_string()));
         // Retention runs after the commit that added a version, never in it:
         // a failure there loses nothing and is logged.
         for ((r, t), res) in records.iter().zip(&tickets).zip(&results) {
@@ -194,7 +197,7 @@ pub(super) async fn submit(
         .send(Job {
             record,
             ticket,
-            _room: room,
+            room,
         })
         .await
         .map_err(|mpsc::error::SendError(job)| job.ticket)
@@ -214,10 +217,7 @@ impl Written {
         let t = self.ticket;
         match self.result {
             Ok(c) => (
-                WatchState {
-                    last_good: t.outcome.is_success(),
-                    ..next_state(old, &t.update, t.text_hash, &c)
-                },
+                next_state(old, t.outcome, &t.update, t.text_hash, &c),
                 Outcome {
                     outcome: t.outcome,
                     duration: t.duration,

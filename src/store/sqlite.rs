@@ -771,15 +771,13 @@ impl Store for SqliteStore {
         let all: Vec<&CheckRecord> = records.iter().collect();
         for chunk in pow2_chunks(&all, ROW_CHUNK) {
             insert_checks(&mut tx, chunk, &version_of).await?;
-            // A touch leaves the watch row as it was (see `StateUpdate::touch_only`).
-            let changed: Vec<&CheckRecord> = chunk
-                .iter()
-                .copied()
-                .filter(|r| !r.state.touch_only)
-                .collect();
-            if !changed.is_empty() {
-                update_watches(&mut tx, &changed).await?;
-            }
+        }
+        // A touch leaves the watch row as it was (see `StateUpdate::touch_only`).
+        // The others are chunked on their own, so the statements keep their
+        // few power-of-two shapes (each shape is prepared once).
+        let changed: Vec<&CheckRecord> = records.iter().filter(|r| !r.state.touch_only).collect();
+        for chunk in pow2_chunks(&changed, ROW_CHUNK) {
+            update_watches(&mut tx, chunk).await?;
         }
 
         let events: Vec<(&CheckRecord, &crate::detect::EventDraft)> = records
