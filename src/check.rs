@@ -341,6 +341,12 @@ fn merge_validators(old: &Validators, new: &Validators) -> Validators {
     }
 }
 
+/// The URL that answered, as the check row keeps it: `None` when it is the
+/// watch's own URL (most checks), which readers then take from the watch.
+fn answered_url(spec: &WatchSpec, f: &Fetched) -> Option<String> {
+    (f.final_url != spec.url).then(|| f.final_url.to_string())
+}
+
 fn base_record(spec_id: i64, started_at: Millis, outcome: CheckOutcome) -> CheckRecord {
     CheckRecord {
         watch_id: spec_id,
@@ -405,7 +411,7 @@ fn http_error(
     r.error_class = Some(format!("http_{}", f.status));
     r.error = Some(format!("the server answered HTTP {}", f.status));
     r.bytes = f.body.len() as u64;
-    r.final_url = Some(f.final_url.to_string());
+    r.final_url = answered_url(spec, f);
     r.redirects = f.redirects.clone();
     r.state = StateUpdate {
         next_due_at: timing::next_after_failure(
@@ -436,7 +442,7 @@ fn success(
     let mut r = base_record(watch_id, started_at, outcome);
     r.http_status = Some(f.status);
     r.bytes = f.body.len() as u64;
-    r.final_url = Some(f.final_url.to_string());
+    r.final_url = answered_url(spec, f);
     r.redirects = f.redirects.clone();
     r.state = StateUpdate {
         // From the start of the check, so that a reader can derive it from

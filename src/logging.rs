@@ -1,6 +1,8 @@
 //! Log setup: human-readable text on a terminal, JSON lines on request.
 //! `RUST_LOG` (or `--log-level`) filters; the default is `info`.
+//! Colours only on a terminal: a log file or the journal gets plain text.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -17,6 +19,7 @@ pub fn init(format: LogFormat, level: Option<&str>) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours(std::io::stderr().is_terminal()))
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
@@ -29,4 +32,20 @@ pub fn init(format: LogFormat, level: Option<&str>) {
     };
     // Already installed (tests call this more than once): keep the first.
     let _ = result;
+}
+
+/// Whether text logs are coloured: on a terminal, unless `NO_COLOR` is set
+/// (<https://no-color.org>). Escape codes in a file or the journal are
+/// noise to every reader, and styling each span's fields costs time on
+/// every check.
+fn colours(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_colours_off_a_terminal() {
+        assert!(!super::colours(false));
+    }
 }

@@ -363,7 +363,9 @@ async fn round<S: Store>(
             }
             writer::submit(&writer_tx, idx, record, spec.retention, followed).await
         };
-        guarded(idx, check).instrument(span).boxed()
+        // Boxed first: the check's future is kilobytes, and every wrapper
+        // around an unboxed one would copy all of it again.
+        guarded(idx, check.boxed()).instrument(span).boxed()
     };
 
     // Handles one written record: records the outcome, returns the slot to reschedule.

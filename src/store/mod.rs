@@ -157,6 +157,8 @@ pub struct CheckRecord {
     pub error_class: Option<String>,
     pub error: Option<String>,
     pub bytes: u64,
+    /// The URL that answered, when it is not the watch's own (a redirect);
+    /// `None` for the watch's own URL, or when nothing answered.
     pub final_url: Option<String>,
     pub redirects: Vec<Hop>,
     pub version: Option<NewVersion>,

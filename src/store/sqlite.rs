@@ -12,6 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
@@ -179,30 +180,33 @@ async fn sync_config_rows(
 }
 
 /// One active watch's state as the loading query packs it (see
-/// [`load_states`]): hashes are hex, an absent hash is "".
+/// [`load_states`]): hashes are hex, an absent hash is "". What is only
+/// read here borrows from the packed text; only what the state keeps is
+/// allocated. The URL is sent for followed pages only (the others take
+/// theirs from the config).
 #[derive(serde::Deserialize)]
-struct StateRow(
-    i64,            // id
-    String,         // name
-    Option<i64>,    // next_due_at
-    i64,            // failure_streak
-    Option<String>, // etag
-    Option<String>, // last_modified
-    String,         // body_hash
-    String,         // rules_hash
-    String,         // status
-    Option<String>, // pending
-    String,         // source
-    Option<i64>,    // parent_id
-    String,         // url
-    i64,            // created_at
-    Option<i64>,    // last version: id
-    Option<i64>,    // last version: seq
-    String,         // last version: text_hash
-    Option<String>, // last_outcome
-    Option<i64>,    // last_check_at
-    i64,            // interval_ms
-    Option<i64>,    // the newest check row's started_at
+struct StateRow<'a>(
+    i64,                                   // id
+    String,                                // name
+    Option<i64>,                           // next_due_at
+    i64,                                   // failure_streak
+    Option<String>,                        // etag
+    Option<String>,                        // last_modified
+    #[serde(borrow)] Cow<'a, str>,         // body_hash
+    #[serde(borrow)] Cow<'a, str>,         // rules_hash
+    #[serde(borrow)] Cow<'a, str>,         // status
+    #[serde(borrow)] Option<Cow<'a, str>>, // pending
+    #[serde(borrow)] Cow<'a, str>,         // source
+    Option<i64>,                           // parent_id
+    Option<String>,                        // url, of a followed page
+    i64,                                   // created_at
+    Option<i64>,                           // last version: id
+    Option<i64>,                           // last version: seq
+    #[serde(borrow)] Cow<'a, str>,         // last version: text_hash
+    #[serde(borrow)] Option<Cow<'a, str>>, // last_outcome
+    Option<i64>,                           // last_check_at
+    i64,                                   // interval_ms
+    Option<i64>,                           // the newest check row's started_at
 );
 
 /// The state of every active, unpaused watch, ordered by id.
@@ -236,7 +240,7 @@ async fn load_pages(tx: &mut Tx<'_>) -> Result<Vec<WatchState>> {
         let next = sqlx::query_as::<_, (Option<i64>, String)>(
             "SELECT max(id), json_group_array(json_array(id, name, next_due_at, failure_streak,
                     etag, last_modified, hex(body_hash), hex(rules_hash), status, pending, source,
-                    parent_id, url, created_at, vid, vseq, hex(vhash), last_outcome,
+                    parent_id, CASE WHEN source = 'follow' THEN url END, created_at, vid, vseq, hex(vhash), last_outcome,
                     last_check_at, interval_ms, nc_at))
              FROM (SELECT w.id, w.name, w.next_due_at, w.failure_streak, w.etag, w.last_modified,
                           w.body_hash, w.rules_hash, w.status, w.pending, w.source, w.parent_id,
@@ -293,17 +297,37 @@ fn hex_hash(col: &str, hex: &str) -> Result<Option<[u8; 32]>> {
             "`{col}` is not a 32-byte hash"
         )));
     }
-    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let digit = |c: u8| (c as char).to_digit(16);
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(h), Some(l)) => *o = (h * 16 + l) as u8,
-            _ => return Err(StoreError::Corrupt(format!("`{col}` is not hex"))),
+    // A digit's value by byte, 0xFF for a byte that is not one. SQLite's
+    // hex() writes upper case; both cases are read.
+    const DIGITS: [u8; 256] = {
+        let mut t = [0xFF; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
         }
+        let mut i = 0;
+        while i < 6 {
+            t[b'A' as usize + i] = 10 + i as u8;
+            t[b'a' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let (h, l) = (DIGITS[usize::from(pair[0])], DIGITS[usize::from(pair[1])]);
+        bad |= h | l;
+        *o = (h << 4) | (l & 0x0F);
+    }
+    // Every valid digit is below 16; an invalid one sets the high bits.
+    if bad > 0x0F {
+        return Err(StoreError::Corrupt(format!("`{col}` is not hex")));
     }
     Ok(Some(out))
 }
 
-fn state_of(r: StateRow) -> Result<WatchState> {
+fn state_of(r: StateRow<'_>) -> Result<WatchState> {
     let StateRow(
         id,
         name,
@@ -329,7 +353,10 @@ fn state_of(r: StateRow) -> Result<WatchState> {
     ) = r;
     // Only the newest check's time is read: a check newer than the row is
     // a touch, and a touch is a good check.
-    let last = LastCheck::of((last_check_at, row_outcome, None), (nc_at, None, None));
+    let last = LastCheck::of(
+        (last_check_at, row_outcome.map(Cow::into_owned), None),
+        (nc_at, None, None),
+    );
     let last_good = last.touched
         || last
             .outcome
@@ -346,10 +373,10 @@ fn state_of(r: StateRow) -> Result<WatchState> {
         }),
         _ => None,
     };
-    let followed = match (source.as_str(), parent) {
+    let followed = match (source.as_ref(), parent) {
         ("follow", Some(parent_id)) => Some(Box::new(Followed {
             parent_id,
-            url,
+            url: url.unwrap_or_default(),
             created_at,
         })),
         _ => None,
@@ -1339,14 +1366,10 @@ async fn insert_checks(
             .push_bind(r.error_class.clone())
             .push_bind(r.error.clone())
             .push_bind(i64::try_from(r.bytes).unwrap_or(i64::MAX))
-            // The final URL is stored only when it is not the watch's own
-            // URL (a redirect): most check rows are a third smaller. `checks`
+            // The final URL comes only when it is not the watch's own URL
+            // (a redirect): most check rows are a third smaller. `checks`
             // reads it back through the watch.
-            .push("NULLIF(")
-            .push_bind_unseparated(r.final_url.clone())
-            .push_unseparated(", (SELECT url FROM watches WHERE id = ")
-            .push_bind_unseparated(r.watch_id)
-            .push_unseparated("))")
+            .push_bind(r.final_url.as_deref())
             .push_bind(redirects_json(r))
             .push_bind(version_of(r).map(|(id, _)| id));
     });
@@ -1489,8 +1512,21 @@ async fn fold_incidents(
                 .await
                 .map_err(e())?;
         }
-        if open.is_none() {
-            let examples: Vec<&str> = recent.iter().take(5).map(|(_, u)| u.as_str()).collect();
+        let examples: Vec<&str> = recent.iter().take(5).map(|(_, u)| u.as_str()).collect();
+        if let Some(open) = open {
+            // Deletions that arrive in a later commit join the open incident:
+            // its count stays the whole count (an alert not yet sent says it).
+            sqlx::query(
+                "UPDATE events SET data = json_set(data, '$.deleted', ?, '$.examples', json(?))
+                 WHERE id = ? AND json_valid(data)",
+            )
+            .bind(i64::try_from(recent.len()).unwrap_or(i64::MAX))
+            .bind(serde_json::json!(examples).to_string())
+            .bind(open)
+            .execute(&mut **tx)
+            .await
+            .map_err(e())?;
+        } else {
             let data = serde_json::json!({
                 "host": host,
                 "deleted": recent.len(),
@@ -1655,6 +1691,15 @@ mod tests {
         assert_eq!(hex_hash("x", "").expect("empty"), None);
         assert!(hex_hash("x", "abc").is_err());
         assert!(hex_hash("x", &"zz".repeat(32)).is_err());
+        assert!(hex_hash("x", &format!("{}ag", "ab".repeat(31))).is_err());
+        assert!(hex_hash("x", &format!("{}a\u{e9}", "ab".repeat(31))[1..]).is_err());
+        let h: [u8; 32] = std::array::from_fn(|i| (i * 8 + 3) as u8);
+        let upper: String = h.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(hex_hash("x", &upper).expect("parses"), Some(h));
+        assert_eq!(
+            hex_hash("x", &upper.to_lowercase()).expect("parses"),
+            Some(h)
+        );
     }
 
     #[test]
