@@ -17,6 +17,14 @@
 # also runs the floor of the pass on the same pages and database, so the
 # binaries' times can be read as ratios to it (FLOOR_ARGS="--workers 1"
 # passes options to it).
+#
+# With INSTRUCTIONS=1, each binary runs once under valgrind's callgrind
+# instead, on pass 2a and on a pass where every page answers 304, and the
+# script prints the instructions each executed. The counts repeat to a few
+# parts in 100,000 from run to run, where wall times on a shared machine
+# move by 10 %, so they show a change of 1 % that timing cannot (they do
+# not see cache misses or system calls: time decides, counts point the way).
+# Needs valgrind; a pass takes about a minute under it.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,7 +34,7 @@ while (($#)); do
     case $1 in
         -k) K=${2:?-k needs a number}; shift 2 ;;
         -n) N=${2:?-n needs a number}; shift 2 ;;
-        -h | --help) sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h | --help) sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) break ;;
     esac
 done
@@ -113,6 +121,35 @@ mkdir -p "$T/db"
 sqlite3 "$T/db/bench.db" 'pragma wal_checkpoint(truncate)' >/dev/null
 cp -a "$T/db" "$T/db1"
 python3 "$SCRIPT_DIR/gen_pages.py" --out "$T/site" --count "$N" --edit-fraction 0.1 --edit-seed 1 >/dev/null
+
+if [[ ${INSTRUCTIONS:-0} == 1 ]]; then
+    command -v valgrind >/dev/null 2>&1 ||
+        { echo "ab.sh: INSTRUCTIONS=1 needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+    # count BIN DB_DIR: the instructions of one pass of BIN on a copy of DB_DIR.
+    count() {
+        rm -rf "$T/db"
+        cp -a "$2" "$T/db"
+        valgrind --tool=callgrind --callgrind-out-file="$T/callgrind.out" \
+            "$1" run --config "$T/bench.toml" --once >/dev/null 2>"$T/callgrind.log" ||
+            { echo "ab.sh: $1 failed under valgrind, see below" >&2; tail -5 "$T/callgrind.log" >&2; exit 1; }
+        awk '/^totals:/ { print $2 }' "$T/callgrind.out"
+    }
+    log "pass 2a under callgrind, once each"
+    a2=$(count "$A" "$T/db1")
+    cp -a "$T/db" "$T/db2" # after pass 2a: every page now answers 304
+    b2=$(count "$B" "$T/db1")
+    log "a pass of 304s under callgrind, once each"
+    a3=$(count "$A" "$T/db2")
+    b3=$(count "$B" "$T/db2")
+    python3 - "$a2" "$b2" "$a3" "$b3" "$A" "$B" <<'EOF'
+import sys
+a2, b2, a3, b3 = (int(x) for x in sys.argv[1:5])
+print(f"pass 2a:       A {a2:,}  B {b2:,}  B/A {b2 / a2:.4f}")
+print(f"all-304 pass:  A {a3:,}  B {b3:,}  B/A {b3 / a3:.4f}")
+print(f"A {sys.argv[5]}\nB {sys.argv[6]}")
+EOF
+    exit 0
+fi
 
 log "pass 2a, $K runs of each, alternating"
 for ((i = 0; i < K; i++)); do

@@ -56,21 +56,16 @@ pub fn compare(previous: Option<&str>, new: &str) -> Verdict {
 fn same_but_whitespace(a: &str, b: &str) -> bool {
     // Equal bytes at both ends are skipped first, cheaply; only the part in
     // between is compared character by character, ignoring whitespace.
-    let mut p = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    // Equal ends cut at character boundaries change nothing: removing the
+    // same characters from both sides keeps the answer.
+    let (mut p, mut q) = diff::equal_ends(a.as_bytes(), b.as_bytes());
     while !a.is_char_boundary(p) {
         p -= 1;
     }
-    let (a, b) = (&a[p..], &b[p..]);
-    let mut q = a
-        .bytes()
-        .rev()
-        .zip(b.bytes().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
     while !a.is_char_boundary(a.len() - q) || !b.is_char_boundary(b.len() - q) {
         q -= 1;
     }
-    let (a, b) = (&a[..a.len() - q], &b[..b.len() - q]);
+    let (a, b) = (&a[p..a.len() - q], &b[p..b.len() - q]);
     a.chars()
         .filter(|c| !c.is_whitespace())
         .eq(b.chars().filter(|c| !c.is_whitespace()))
@@ -268,6 +263,13 @@ mod tests {
         ));
         assert!(same_but_whitespace("ab", "a b"));
         assert!(!same_but_whitespace("abc", "abd"));
+        // Ends cut inside a multi-byte character are moved to a boundary.
+        assert!(same_but_whitespace("장성택 동지", "장성택  동지"));
+        assert!(!same_but_whitespace("장성택 동지", "장성턱 동지"));
+        assert!(same_but_whitespace(
+            &"가".repeat(40),
+            &format!("{} {}", "가".repeat(20), "가".repeat(20))
+        ));
     }
 
     #[test]
@@ -277,5 +279,21 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].kind, EventKind::Edited);
         assert_eq!(ev[0].data["removed"][0], "Jang Song Thaek.");
+    }
+
+    proptest::proptest! {
+        /// Cutting the equal ends first gives the answer of comparing the
+        /// whole texts without whitespace, multi-byte characters included.
+        #[test]
+        fn whitespace_only_is_whole_text_equality_without_whitespace(
+            a in "[ a\n가나]{0,40}",
+            b in "[ a\n가나]{0,40}",
+        ) {
+            let naive = a.chars().filter(|c| !c.is_whitespace())
+                .eq(b.chars().filter(|c| !c.is_whitespace()));
+            proptest::prop_assert_eq!(same_but_whitespace(&a, &b), naive);
+            let (x, y) = (format!("{a}{b}"), format!("{a} {b}"));
+            proptest::prop_assert!(same_but_whitespace(&x, &y));
+        }
     }
 }
