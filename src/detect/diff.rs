@@ -243,17 +243,28 @@ pub(crate) fn word_pair_dice(a: &str, b: &str, max_words: usize) -> f32 {
 }
 
 fn needs_unicode_words(s: &str) -> bool {
+    // Every script of `spaceless_script` is written with three-byte
+    // characters: only their lead bytes (0xE0..=0xEF) are decoded, the rest
+    // of the text is skipped a byte at a time.
     !s.is_ascii()
-        && s.chars().any(|c| {
-            matches!(c as u32,
-                0x0E00..=0x0EFF          // Thai, Lao
-                | 0x1000..=0x109F        // Myanmar
-                | 0x1780..=0x17FF        // Khmer
-                | 0x3040..=0x30FF        // Hiragana, Katakana
-                | 0x3400..=0x4DBF        // CJK extension A
-                | 0x4E00..=0x9FFF        // CJK unified ideographs
-                | 0xF900..=0xFAFF) // CJK compatibility ideographs
+        && s.bytes().enumerate().any(|(i, b)| {
+            (0xE0..0xF0).contains(&b)
+                && s.get(i..)
+                    .and_then(|t| t.chars().next())
+                    .is_some_and(spaceless_script)
         })
+}
+
+/// A character of a script that writes no spaces between words.
+fn spaceless_script(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF          // Thai, Lao
+        | 0x1000..=0x109F        // Myanmar
+        | 0x1780..=0x17FF        // Khmer
+        | 0x3040..=0x30FF        // Hiragana, Katakana
+        | 0x3400..=0x4DBF        // CJK extension A
+        | 0x4E00..=0x9FFF        // CJK unified ideographs
+        | 0xF900..=0xFAFF) // CJK compatibility ideographs
 }
 
 /// The lines of a text; a final newline does not make an extra empty line.
@@ -615,6 +626,27 @@ mod tests {
             let room = a.len().min(b.len()) - pre;
             let suf = a.iter().rev().zip(b.iter().rev()).take(room).take_while(|(x, y)| x == y).count();
             proptest::prop_assert_eq!(equal_ends(&a, &b), (pre, suf));
+        }
+    }
+
+    #[test]
+    fn unicode_words_only_for_scripts_without_spaces() {
+        assert!(!needs_unicode_words("Kim met Jang \u{2014} today"));
+        assert!(!needs_unicode_words("장성택 동지"));
+        assert!(needs_unicode_words("Kim 金正恩 met"));
+        assert!(needs_unicode_words("ภาษาไทย"));
+        assert!(needs_unicode_words("カタカナ"));
+    }
+
+    proptest::proptest! {
+        /// Decoding only at three-byte lead bytes finds what decoding
+        /// every character finds.
+        #[test]
+        fn unicode_words_scan_matches_a_scan_of_every_character(s in "\\PC{0,40}") {
+            proptest::prop_assert_eq!(
+                needs_unicode_words(&s),
+                s.chars().any(spaceless_script)
+            );
         }
     }
 }
