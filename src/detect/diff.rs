@@ -272,10 +272,18 @@ fn lines_of(text: &str) -> Vec<&str> {
     if text.is_empty() {
         return Vec::new();
     }
-    text.strip_suffix('\n')
-        .unwrap_or(text)
-        .split('\n')
-        .collect()
+    // memchr finds the line ends a vector at a time; `str::split` looks
+    // for a char, a word at a time.
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
+        // A newline is one byte: both cuts are character boundaries.
+        lines.push(text.get(start..end).unwrap_or_default());
+        start = end + 1;
+    }
+    lines.push(text.get(start..).unwrap_or_default());
+    lines
 }
 
 /// Moves an op of the middle section to its place in the whole text.
@@ -647,6 +655,19 @@ mod tests {
                 needs_unicode_words(&s),
                 s.chars().any(spaceless_script)
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// Lines found with memchr are the lines `split` finds.
+        #[test]
+        fn lines_are_the_split_at_newlines(s in "[a \\n가]{0,30}") {
+            let want: Vec<&str> = if s.is_empty() {
+                Vec::new()
+            } else {
+                s.strip_suffix('\n').unwrap_or(&s).split('\n').collect()
+            };
+            proptest::prop_assert_eq!(lines_of(&s), want);
         }
     }
 }
