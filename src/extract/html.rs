@@ -36,30 +36,30 @@ pub(super) fn is_invisible_tag(name: &str) -> bool {
 /// True for elements hidden by markup: `hidden`, `aria-hidden="true"`,
 /// inline `display:none` / `visibility:hidden`, `type="hidden"`.
 pub(super) fn is_hidden(e: &scraper::node::Element) -> bool {
-    if e.attr("hidden").is_some() {
-        return true;
-    }
-    if e.attr("aria-hidden")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-    {
-        return true;
-    }
-    if e.attr("type")
-        .is_some_and(|v| v.eq_ignore_ascii_case("hidden"))
-    {
-        return true;
-    }
-    if let Some(style) = e.attr("style") {
-        let compact: String = style
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if compact.contains("display:none") || compact.contains("visibility:hidden") {
-            return true;
+    // One pass over the element's few attributes.
+    e.attrs().any(|(name, value)| match name {
+        "hidden" => true,
+        "aria-hidden" => value.trim().eq_ignore_ascii_case("true"),
+        "type" => value.eq_ignore_ascii_case("hidden"),
+        "style" => {
+            let compact: String = value
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            compact.contains("display:none") || compact.contains("visibility:hidden")
         }
-    }
-    false
+        _ => false,
+    })
+}
+
+/// An attribute's value by its name. scraper's `Element::attr` interns the
+/// name (a hash and a table lookup) and binary-searches; an element has a
+/// handful of attributes, so comparing their names is cheaper, and this
+/// runs for every element of every page. Attributes in a namespace
+/// (`xlink:href`) only occur inside SVG and MathML, which are dropped whole.
+pub(super) fn attr<'a>(e: &'a scraper::node::Element, name: &str) -> Option<&'a str> {
+    e.attrs().find(|(n, _)| *n == name).map(|(_, v)| v)
 }
 
 /// True when an element and its subtree produce no text at all.
@@ -533,6 +533,31 @@ mod tests {
             r#"<body><p>shown</p><p hidden>no</p><p style="display: none">no</p><div aria-hidden="true">no</div><template><p>no</p></template><noscript>no</noscript><svg><text>no</text></svg></body>"#,
         );
         assert_eq!(t, vec!["shown"]);
+        // Found among other attributes, in any order; a visible style, an
+        // `aria-hidden="false"` and an ordinary `type` hide nothing.
+        let t = text(
+            r#"<body><p class="a" id="b" style="color: red" aria-hidden="false">kept</p><input type="text"><p id="c" class="d" aria-hidden=" TRUE ">no</p><div class="x" style="margin:0; Visibility : Hidden">no</div><input class="y" type="HIDDEN" value="no"></body>"#,
+        );
+        assert_eq!(t, vec!["kept"]);
+    }
+
+    #[test]
+    fn attributes_are_found_by_name() {
+        let doc = scraper::Html::parse_fragment(
+            r#"<a class="c" href="/x" data-role="r" role="main">t</a>"#,
+        );
+        let a = doc
+            .tree
+            .values()
+            .find_map(|n| n.as_element().filter(|e| e.name() == "a"))
+            .expect("an a element");
+        assert_eq!(super::attr(a, "href"), Some("/x"));
+        assert_eq!(super::attr(a, "role"), Some("main"));
+        assert_eq!(super::attr(a, "data-role"), Some("r"));
+        assert_eq!(super::attr(a, "id"), None);
+        for name in ["href", "role", "class", "id", "title"] {
+            assert_eq!(super::attr(a, name), a.attr(name), "{name}");
+        }
     }
 
     #[test]

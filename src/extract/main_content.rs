@@ -27,7 +27,7 @@
 //!    largest teaser list, so that a page watch on an index still sees new
 //!    items.
 
-use super::html::{is_block, is_dropped, is_link_target, push_link, resolve_link};
+use super::html::{attr, is_block, is_dropped, is_link_target, push_link, resolve_link};
 use super::{Link, normalize_line};
 use ego_tree::NodeId;
 use ego_tree::iter::Edge;
@@ -107,16 +107,16 @@ impl Survey {
                                 "title" if title.is_none() => title_buf = Some(String::new()),
                                 "base" => {
                                     if let Some(b) =
-                                        e.attr("href").and_then(|h| page_url.join(h).ok())
+                                        attr(e, "href").and_then(|h| page_url.join(h).ok())
                                     {
                                         base = b;
                                     }
                                 }
                                 "meta"
                                     if og_title.is_none()
-                                        && e.attr("property") == Some("og:title") =>
+                                        && attr(e, "property") == Some("og:title") =>
                                 {
-                                    og_title = e.attr("content").map(normalize_line);
+                                    og_title = attr(e, "content").map(normalize_line);
                                 }
                                 _ => {}
                             }
@@ -131,10 +131,10 @@ impl Survey {
                                 "h1" if h1.is_none() => h1_buf = Some(String::new()),
                                 _ => {}
                             }
-                            if e.attr("role") == Some("main") && name != "main" {
+                            if attr(e, "role") == Some("main") && name != "main" {
                                 mains.push(node.id());
                             }
-                            let (is_link, link) = match e.attr("href") {
+                            let (is_link, link) = match attr(e, "href") {
                                 Some(h) if name == "a" && want_links => {
                                     let link = resolve_link(&base, h);
                                     (link.is_some(), link)
@@ -418,7 +418,7 @@ fn boilerplate(doc: &Html, survey: &Survey, id: NodeId, e: &Element, root: NodeI
         "header" | "footer" if !inside(doc, id, root, "article") => return Some(Why::Chrome),
         _ => {}
     }
-    if let Some(role) = e.attr("role")
+    if let Some(role) = attr(e, "role")
         && matches!(
             role.trim(),
             "navigation"
@@ -536,8 +536,8 @@ fn named_boilerplate(e: &Element) -> bool {
         }
         false
     };
-    let id_pos = e.attr("id").is_some_and(&mut check);
-    let class_pos = e.attr("class").is_some_and(&mut check);
+    let id_pos = attr(e, "id").is_some_and(&mut check);
+    let class_pos = attr(e, "class").is_some_and(&mut check);
     negative && !id_pos && !class_pos
 }
 

@@ -56,7 +56,7 @@
 
 use super::shape::{family, same_site, shape};
 use super::{Item, ListingRules, date, dedupe};
-use crate::extract::html::{MAX_NESTING, approximate_depth, is_dropped, resolve_link};
+use crate::extract::html::{MAX_NESTING, approximate_depth, attr, is_dropped, resolve_link};
 use crate::extract::normalize_line;
 use ego_tree::iter::Edge;
 use ego_tree::{NodeId, NodeRef};
@@ -85,7 +85,7 @@ fn document_base(doc: &Html, page: &Url) -> Url {
     for node in doc.tree.root().descendants() {
         if let Node::Element(e) = node.value()
             && e.name() == "base"
-            && let Some(b) = e.attr("href").and_then(|h| page.join(h.trim()).ok())
+            && let Some(b) = attr(e, "href").and_then(|h| page.join(h.trim()).ok())
         {
             return b;
         }
@@ -149,7 +149,7 @@ fn link_url(a: ElementRef<'_>, base: &Url) -> Option<String> {
     if e.name() != "a" {
         return None;
     }
-    resolve_link(base, e.attr("href")?)
+    resolve_link(base, attr(e, "href")?)
 }
 
 /// True when a heading lies between `node` and `stop` (inclusive of `node`).
@@ -238,7 +238,9 @@ fn collect_candidates(doc: &Html, page: &Url, base: &Url, same_site_only: bool) 
                 if e.name() != "a" {
                     continue;
                 }
-                let Some(href) = e.attr("href") else { continue };
+                let Some(href) = attr(e, "href") else {
+                    continue;
+                };
                 let Some(url_str) = resolve_link(base, href) else {
                     continue;
                 };
@@ -297,7 +299,7 @@ fn link_text(a: ElementRef<'_>) -> String {
     for node in a.descendants() {
         if let Node::Element(e) = node.value()
             && e.name() == "img"
-            && let Some(alt) = e.attr("alt")
+            && let Some(alt) = attr(e, "alt")
         {
             let alt = normalize_line(alt);
             if !alt.is_empty() {
@@ -306,8 +308,8 @@ fn link_text(a: ElementRef<'_>) -> String {
         }
     }
     let e = a.value();
-    e.attr("title")
-        .or_else(|| e.attr("aria-label"))
+    attr(e, "title")
+        .or_else(|| attr(e, "aria-label"))
         .map(normalize_line)
         .unwrap_or_default()
 }
@@ -318,7 +320,7 @@ fn is_chrome(node: NodeRef<'_, Node>, e: &Element, in_content: bool) -> bool {
     if matches!(name, "nav" | "menu") {
         return true;
     }
-    if let Some(role) = e.attr("role")
+    if let Some(role) = attr(e, "role")
         && matches!(
             role.trim(),
             "navigation" | "banner" | "contentinfo" | "search" | "menu" | "menubar" | "toolbar"
@@ -337,7 +339,7 @@ fn is_chrome(node: NodeRef<'_, Node>, e: &Element, in_content: bool) -> bool {
 
 /// Secondary regions (module docs, step 3).
 fn is_secondary(e: &Element) -> bool {
-    if e.name() == "aside" || e.attr("role").is_some_and(|r| r.trim() == "complementary") {
+    if e.name() == "aside" || attr(e, "role").is_some_and(|r| r.trim() == "complementary") {
         return true;
     }
     name_tokens(e)
@@ -391,7 +393,7 @@ const CONTENT: &[&str] = &[
 /// The class and id words of an element: `mainNav side-bar_2` →
 /// `main nav side bar 2`, lower case.
 fn name_tokens(e: &Element) -> Vec<String> {
-    [e.attr("class"), e.attr("id")]
+    [attr(e, "class"), attr(e, "id")]
         .into_iter()
         .flatten()
         .flat_map(crate::extract::main_content::tokens)
@@ -409,7 +411,7 @@ fn parent_repeats(node: NodeRef<'_, Node>) -> bool {
         return false;
     };
     let same_kind = |n: &NodeRef<'_, Node>, like: &Element| match n.value() {
-        Node::Element(e) => e.name() == like.name() && e.attr("class") == like.attr("class"),
+        Node::Element(e) => e.name() == like.name() && attr(e, "class") == attr(like, "class"),
         _ => false,
     };
     let repeats = |sibling: NodeRef<'_, Node>| {
@@ -573,7 +575,7 @@ fn add_family<'a>(
 }
 
 fn classes(e: &Element) -> Vec<&str> {
-    e.attr("class")
+    attr(e, "class")
         .map(|c| c.split_ascii_whitespace().collect())
         .unwrap_or_default()
 }
@@ -707,7 +709,7 @@ fn date_of(doc: &Html, item: NodeId) -> Option<String> {
         if let Node::Element(e) = node.value()
             && e.name() == "time"
         {
-            if let Some(dt) = e.attr("datetime").map(str::trim).filter(|d| !d.is_empty()) {
+            if let Some(dt) = attr(e, "datetime").map(str::trim).filter(|d| !d.is_empty()) {
                 return Some(normalize_line(dt));
             }
             if let Some(a) = ElementRef::wrap(node) {
