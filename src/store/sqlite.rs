@@ -352,14 +352,10 @@ fn state_of(r: StateRow<'_>) -> Result<WatchState> {
         nc_at,
     ) = r;
     // Only the newest check's time is read: a check newer than the row is
-    // a touch, and a touch is a good check.
-    let last = LastCheck::of(
-        (last_check_at, row_outcome.map(Cow::into_owned), None),
-        (nc_at, None, None),
-    );
+    // a touch, and a touch is a good check; otherwise the row's outcome says.
+    let last = LastCheck::of((last_check_at, None, None), (nc_at, None, None));
     let last_good = last.touched
-        || last
-            .outcome
+        || row_outcome
             .as_deref()
             .and_then(CheckOutcome::parse)
             .is_some_and(CheckOutcome::is_success);
